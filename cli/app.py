@@ -1,0 +1,176 @@
+"""The `rankwise` command. Heavy libraries load inside the commands, so `--help` is quick."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="rankwise",
+    help="Ingest documents into Milvus with Ollama embeddings, search them, and answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(!=|>=|<=|=|>|<)\s*(.*)$", re.S)
+_OPS = {"=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
+
+
+def parse_filters(items: list[str]) -> dict[str, Any] | None:
+    """`key=value`, `key>=3` ... or a JSON object, into a typed filter mapping."""
+    spec: dict[str, Any] = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            spec.update(json.loads(item))
+            continue
+        match = _FILTER.match(item)
+        if not match:
+            raise typer.BadParameter(
+                f"{item!r}: write KEY=VALUE, KEY!=VALUE, KEY>=N ... or a JSON object",
+                param_hint="--filter",
+            )
+        key, op, raw = match.groups()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, (dict, list)) or value is None:
+            value = raw
+        spec.setdefault(key, {})[_OPS[op]] = value
+    return spec or None
+
+
+class _Options:
+    """Settings overrides shared by every command."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.overrides = {k: v for k, v in overrides.items() if v is not None}
+
+    def settings(self, **more: Any):
+        from rankwise.tools import Settings
+
+        return Settings(**self.overrides, **{k: v for k, v in more.items() if v is not None})
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _run(ctx: typer.Context, action) -> Any:
+    """Run a command body, turning rankwise's own errors into one clear line and exit 1."""
+    from pydantic import ValidationError
+
+    from rankwise.tools import RankwiseError
+
+    try:
+        return action()
+    except (RankwiseError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        _fail("invalid setting: " + "; ".join(e["msg"] for e in exc.errors()))
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    ollama_host: Annotated[Optional[str], typer.Option(help="Ollama URL \\[env: OLLAMA_HOST]")] = None,
+    milvus_uri: Annotated[Optional[str], typer.Option(
+        help="Milvus Lite file or server URL \\[env: RANKWISE_MILVUS_URI]")] = None,
+    collection: Annotated[Optional[str], typer.Option(
+        help="Collection name \\[env: RANKWISE_COLLECTION]")] = None,
+    embed_model: Annotated[Optional[str], typer.Option(
+        help="Ollama embedding model \\[env: RANKWISE_EMBED_MODEL]")] = None,
+) -> None:
+    ctx.obj = _Options(ollama_host=ollama_host, milvus_uri=milvus_uri, collection=collection,
+                       embed_model=embed_model)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories to ingest.")],
+    include: Annotated[list[str], typer.Option("--include", "-i",
+                                               help="Glob of files to take (repeatable).")] = [],
+    exclude: Annotated[list[str], typer.Option("--exclude", "-x",
+                                               help="Glob of files to skip (repeatable).")] = [],
+    prune: Annotated[bool, typer.Option(help="Remove chunks of files no longer there.")] = False,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk.")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap in characters.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Chunk, embed and store files; unchanged files cost nothing on a re-run."""
+    from rankwise.tools import KnowledgeBase
+
+    from .progress import ingest_progress
+
+    def action() -> None:
+        kb = KnowledgeBase(ctx.obj.settings(chunk_size=chunk_size, chunk_overlap=chunk_overlap))
+        with ingest_progress(quiet) as progress:
+            report = kb.ingest(paths, include=include, exclude=exclude, prune=prune,
+                               progress=progress)
+        for message in report.skipped:
+            typer.secho(f"skipped: {message}", fg=typer.colors.YELLOW, err=True)
+        typer.echo(report.summary())
+
+    _run(ctx, action)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many chunks.")] = 5,
+    filter: Annotated[list[str], typer.Option(
+        "--filter", "-f", help="KEY=VALUE, KEY>=N, ... or a JSON object (repeatable).")] = [],
+    mode: Annotated[str, typer.Option(help="dense, or hybrid (dense + BM25).")] = "dense",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
+) -> None:
+    """Search the knowledge base and print the best chunks."""
+    from rankwise.tools import KnowledgeBase
+
+    spec = parse_filters(filter)
+
+    def action() -> None:
+        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec, mode=mode)
+        if as_json:
+            typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
+            return
+        if not hits:
+            typer.echo("No matching chunks.")
+        for n, hit in enumerate(hits, start=1):
+            typer.secho(f"[{n}] {hit.score:.3f}  {hit.source}#{hit.chunk_index}  id={hit.id}",
+                        bold=True)
+            typer.echo(hit.text.strip() + "\n")
+
+    _run(ctx, action)
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check Ollama, the models, the embedding dimension and the Milvus store."""
+    from rankwise.tools.doctor import run_checks
+
+    checks = _run(ctx, lambda: run_checks(ctx.obj.settings()))
+    for check in checks:
+        mark = typer.style("ok  ", fg=typer.colors.GREEN) if check.ok else typer.style(
+            "FAIL", fg=typer.colors.RED)
+        typer.echo(f"{mark} {check.name}: {check.detail}")
+        if check.fix:
+            typer.echo(f"     fix: {check.fix}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="rankwise")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""A real HTTP server on 127.0.0.1 that speaks Ollama's protocol, for tests and benchmarks.
+
+Embeddings are a deterministic hashed bag of words, so texts sharing words land near
+each other. Faults are scripted per endpoint: HTTP errors, delays, dropped connections.
+A fixed per-request cost (`latency`) stands in for a real model's compute time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def bag_of_words_vector(text: str, dim: int) -> list[float]:
+    """Unit vector of hashed word counts (sign-hashed to spread collisions)."""
+    vector = [0.0] * dim
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.md5(word.encode()).digest()
+        index = int.from_bytes(digest[:4], "little") % dim
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0:
+        vector[0] = 1.0
+        return vector
+    return [v / norm for v in vector]
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour for one request."""
+
+    status: int | None = None  # answer with this HTTP status
+    delay: float = 0.0  # sleep first (a slow server, or a timeout)
+    drop: bool = False  # close the connection without answering
+    body: dict | None = None  # error body to send with `status`
+
+
+class FakeOllama:
+    """Start with `with FakeOllama() as server:`; `server.url` is its base URL."""
+
+    def __init__(
+        self,
+        models: dict[str, int] | None = None,
+        chat_models: tuple[str, ...] = ("llama3.2",),
+        latency: float = 0.0,
+    ) -> None:
+        self.embed_models = dict(models or {"nomic-embed-text": 256})
+        self.chat_models = set(chat_models)
+        self.latency = latency
+        self.faults: dict[str, deque[Fault]] = {}
+        self.requests: list[tuple[str, dict]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.chat_reply: Callable[[dict], str] = lambda body: "OK"
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeOllama:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ---- scripting ----------------------------------------------------------------
+    def script(self, path: str, *faults: Fault) -> None:
+        """Queue faults for the next requests to `path` (one fault per request)."""
+        self.faults.setdefault(path, deque()).extend(faults)
+
+    def count(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+    def embedded_texts(self) -> list[str]:
+        return [t for p, body in self.requests if p == "/api/embed" for t in body["input"]]
+
+    # ---- protocol -----------------------------------------------------------------
+    def _answer(self, path: str, body: dict) -> tuple[int, Any]:
+        if path == "/api/tags":
+            names = [*self.embed_models, *self.chat_models]
+            return 200, {"models": [{"name": f"{n}:latest", "model": f"{n}:latest"}
+                                    for n in names]}
+        if path == "/api/version":
+            return 200, {"version": "0.12.0"}
+        model = str(body.get("model", "")).removesuffix(":latest")
+        if path == "/api/embed":
+            if model not in self.embed_models:
+                return 404, {"error": f'model "{model}" not found, try pulling it first'}
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            dim = self.embed_models[model]
+            return 200, {"model": model,
+                         "embeddings": [bag_of_words_vector(t, dim) for t in texts]}
+        if path == "/api/show":
+            if model not in self.embed_models and model not in self.chat_models:
+                return 404, {"error": f'model "{model}" not found'}
+            return 200, {"model_info": {"general.architecture": "fake",
+                                        "fake.context_length": 8192}}
+        if path == "/api/chat":
+            if model not in self.chat_models:
+                return 404, {"error": f'model "{model}" not found, try pulling it first'}
+            content = self.chat_reply(body)
+            return 200, {"model": model, "message": {"role": "assistant", "content": content},
+                         "done": True, "done_reason": "stop",
+                         "prompt_eval_count": 10, "eval_count": 5}
+        return 404, {"error": f"unknown path {path}"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else {}
+                with fake._lock:
+                    fake.requests.append((self.path, body))
+                    queue = fake.faults.get(self.path)
+                    fault = queue.popleft() if queue else None
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    if fake.latency:
+                        time.sleep(fake.latency)
+                    if fault and fault.delay:
+                        time.sleep(fault.delay)
+                    if fault and fault.drop:
+                        self.close_connection = True
+                        return
+                    if fault and fault.status:
+                        status, payload = fault.status, fault.body or {"error": "scripted fault"}
+                    else:
+                        status, payload = fake._answer(self.path, body)
+                    data = json.dumps(payload).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            do_GET = _serve
+            do_POST = _serve
+
+        return Handler

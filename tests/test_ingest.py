@@ -1,0 +1,218 @@
+"""Ingest: idempotence, replacement, pruning, skipped files, batching and concurrency."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from rankwise.tools import KnowledgeBase
+from rankwise.tools.chunking import Chunker
+from rankwise.tools.documents import load_file
+
+
+def stored(kb: KnowledgeBase) -> dict[str, set[str]]:
+    """Stored chunk ids per source, read back from Milvus."""
+    sources = kb.store.sources()
+    return {s: ids for s, ids in kb.store.ids_by_source(sorted(sources)).items()}
+
+
+def expected_ids(kb: KnowledgeBase, path: Path) -> set[str]:
+    chunker = Chunker(kb.settings.chunk_size, kb.settings.chunk_overlap)
+    return {c.id for c in chunker.split(load_file(path))}
+
+
+def test_ingest_stores_every_file_with_text_source_and_metadata(kb, docs):
+    report = kb.ingest([docs])
+
+    assert report.sources == 4 and report.added > 0 and not report.skipped
+    by_source = stored(kb)
+    assert set(by_source) == {p.resolve().as_posix() for p in docs.rglob("*") if p.is_file()}
+    hit = kb.search("nightly backups thirty days", k=1)[0]
+    assert hit.source.endswith("page.html")
+    assert "Nightly backups run at two" in hit.text and "var x" not in hit.text
+    assert hit.metadata == {"file_type": "html", "title": "Backups"}
+
+
+def test_reingesting_unchanged_files_writes_and_embeds_nothing(kb, docs, ollama):
+    first = kb.ingest([docs])
+    before = stored(kb)
+    ollama.requests.clear()
+
+    second = kb.ingest([docs])
+
+    assert second.added == 0 and second.removed == 0
+    assert second.unchanged == first.added
+    assert ollama.count("/api/embed") == 0
+    assert stored(kb) == before
+
+
+def test_changed_file_replaces_its_chunks_and_leaves_others(kb, docs, ollama):
+    kb.ingest([docs])
+    before = stored(kb)
+    changed = docs / "notes.txt"
+    changed.write_text("The cafeteria now serves curry on Tuesdays. Tea is free.\n")
+    ollama.requests.clear()
+
+    report = kb.ingest([docs])
+
+    after = stored(kb)
+    key = changed.resolve().as_posix()
+    assert after[key] == expected_ids(kb, changed)
+    assert after[key].isdisjoint(before[key])
+    assert {s: i for s, i in after.items() if s != key} == {
+        s: i for s, i in before.items() if s != key
+    }
+    assert report.added == len(after[key]) and report.removed == len(before[key])
+    assert ollama.embedded_texts() == [
+        c.text for c in Chunker(200, 40).split(load_file(changed))
+    ]
+    assert "curry" in kb.search("curry tuesdays", k=1)[0].text
+
+
+def test_prune_removes_files_that_are_gone_only_under_the_given_paths(kb, docs, tmp_path):
+    other = tmp_path / "other.md"
+    other.write_text("A separate file about gardening and tomatoes.")
+    kb.ingest([docs, other])
+    (docs / "notes.txt").unlink()
+
+    kept = kb.ingest([docs])
+    assert (docs / "notes.txt").resolve().as_posix() in stored(kb)
+    assert kept.removed == 0
+
+    report = kb.ingest([docs], prune=True)
+
+    sources = set(stored(kb))
+    assert (docs / "notes.txt").resolve().as_posix() not in sources
+    assert other.resolve().as_posix() in sources
+    assert report.removed >= 1
+
+
+def test_binary_and_non_utf8_files_are_skipped_with_a_message(kb, docs):
+    (docs / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (docs / "latin1.md").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+
+    report = kb.ingest([docs])
+
+    assert report.sources == 4
+    messages = "\n".join(report.skipped)
+    assert "image.txt: binary file" in messages
+    assert "latin1.md: not UTF-8" in messages and "iconv" in messages
+    assert len(stored(kb)) == 4
+
+
+def test_include_and_exclude_globs(kb, docs):
+    report = kb.ingest([docs], include=["*.md", "*.rst"], exclude=["guide/keys.rst"])
+
+    assert report.sources == 1
+    assert [Path(s).name for s in stored(kb)] == ["install.md"]
+
+
+def test_documents_in_code_group_by_source_and_replace(kb):
+    kb.add_documents([
+        Document(page_content="Alpha paragraph about llamas.", metadata={"source": "a", "n": 1}),
+        Document(page_content="Second part about alpacas.", metadata={"source": "a", "n": 2}),
+        Document(page_content="Beta text about otters.", metadata={"source": "b"}),
+    ])
+    assert {s: len(i) for s, i in stored(kb).items()} == {"a": 2, "b": 1}
+
+    report = kb.add_documents([Document(page_content="Only llamas now.", metadata={"source": "a"})])
+
+    assert report.removed == 2 and report.added == 1
+    assert {s: len(i) for s, i in stored(kb).items()} == {"a": 1, "b": 1}
+    hit = kb.search("otters", k=1)[0]
+    assert hit.source == "b" and hit.metadata == {}
+
+
+def test_plain_texts_without_source_are_content_addressed(kb):
+    kb.add_texts(["one text about rivers", "another about mountains"])
+    again = kb.add_texts(["one text about rivers"])
+
+    assert again.added == 0 and again.unchanged == 1
+    assert kb.count() == 2
+
+
+def test_batches_are_bounded_by_count_and_characters(settings, ollama):
+    kb = KnowledgeBase(settings, embed_batch_size=5, embed_batch_chars=1000, chunk_size=150,
+                       chunk_overlap=0)
+    kb.add_texts([f"text number {i} " + "word " * 25 for i in range(23)],
+                 [{"source": f"s{i}"} for i in range(23)])
+
+    sizes = [len(body["input"]) for path, body in ollama.requests if path == "/api/embed"]
+    chars = [sum(map(len, body["input"])) for path, body in ollama.requests
+             if path == "/api/embed"]
+    assert sum(sizes) == 23
+    assert max(sizes) <= 5 and max(chars) <= 1000
+    assert kb.count() == 23
+
+
+def test_embedding_requests_run_concurrently(settings, ollama):
+    ollama.latency = 0.15
+    kb = KnowledgeBase(settings, embed_batch_size=2, embed_concurrency=4)
+
+    kb.add_texts([f"passage {i} about topic {i}" for i in range(16)],
+                 [{"source": f"s{i}"} for i in range(16)])
+
+    assert ollama.max_in_flight >= 3
+    assert kb.count() == 16
+
+
+KILLED_INGEST = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    from rankwise.tools import KnowledgeBase, Settings
+    from rankwise.tools import store as store_module
+
+    inserted = 0
+    original = store_module.MilvusStore.insert
+
+    def insert_then_die(self, rows):
+        global inserted
+        original(self, rows)
+        inserted += 1
+        if inserted == 2:
+            self.flush()
+            os._exit(17)
+
+    store_module.MilvusStore.insert = insert_then_die
+    settings = Settings(ollama_host={url!r}, milvus_uri={db!r}, collection="test",
+                        chunk_size=200, chunk_overlap=40, embed_batch_size=4,
+                        embed_concurrency=1)
+    KnowledgeBase(settings).ingest([{docs!r}])
+""")
+
+
+def test_ingest_killed_midway_then_rerun_gives_exactly_the_right_chunks(
+    settings, ollama, docs, tmp_path
+):
+    big = docs / "big.md"
+    big.write_text("\n\n".join(f"Paragraph {i} talks about subject {i} at length. " * 3
+                               for i in range(30)))
+    kb = KnowledgeBase(settings)
+    kb.ingest([docs])
+    kb.store.client.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(settings.milvus_uri)
+    big.write_text("\n\n".join(f"Rewritten paragraph {i} covers topic {i} instead. " * 3
+                               for i in range(25)))
+
+    script = KILLED_INGEST.format(tests=str(Path(__file__).parent), url=ollama.url,
+                                  db=settings.milvus_uri, docs=str(docs))
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == 17, killed.stderr[-2000:]
+
+    rerun = KnowledgeBase(settings)
+    partial = stored(rerun)[big.resolve().as_posix()]
+    assert partial - expected_ids(rerun, big), "the killed run must have left stale chunks"
+    rerun.ingest([docs])
+
+    final = stored(rerun)
+    assert final[big.resolve().as_posix()] == expected_ids(rerun, big)
+    for path in docs.rglob("*"):
+        if path.is_file():
+            assert final[path.resolve().as_posix()] == expected_ids(rerun, path)

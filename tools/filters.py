@@ -1,0 +1,103 @@
+"""Typed search filters compiled into escaped Milvus expressions.
+
+Milvus Lite has no filter parameters, so every value is rendered as a literal here
+and user text never reaches the expression unescaped.
+
+A filter is a mapping from field to condition:
+
+    {"source": "docs/a.md"}                     equality
+    {"lang": ["en", "de"]}                      membership
+    {"page": {"$gte": 2, "$lt": 5}}             ranges
+    {"source": {"$ne": "x"}, "draft": False}    several fields: all must hold
+
+`source`, `chunk_index` and `id` are columns; any other key is a metadata field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Union
+
+from .errors import FilterError
+
+Scalar = Union[str, int, float, bool]
+Condition = Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]
+FilterSpec = Mapping[str, Condition]
+
+COLUMNS = frozenset({"id", "source", "chunk_index"})
+_OPERATORS = {
+    "$eq": "==",
+    "$ne": "!=",
+    "$gt": ">",
+    "$gte": ">=",
+    "$lt": "<",
+    "$lte": "<=",
+    "$in": "in",
+    "$nin": "not in",
+}
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,127}$")
+
+
+def literal(value: Any) -> str:
+    """Render one scalar as a Milvus literal; strings are quoted and escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FilterError(f"filter value {value!r} is not a finite number")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    raise FilterError(
+        f"filter value {value!r} has type {type(value).__name__}: use a string, number or bool"
+    )
+
+
+def _field(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise FilterError(
+            f"filter key {key!r} is invalid: use letters, digits, '_', '-' or '.', "
+            "starting with a letter"
+        )
+    return key if key in COLUMNS else f"metadata[{json.dumps(key)}]"
+
+
+def _list_literal(values: Any, key: str) -> str:
+    if not isinstance(values, (list, tuple)) or not values:
+        raise FilterError(f"filter on {key!r}: membership needs a non-empty list of values")
+    return "[" + ", ".join(literal(v) for v in values) + "]"
+
+
+def _condition(key: str, condition: Any) -> list[str]:
+    field = _field(key)
+    if isinstance(condition, Mapping):
+        if not condition:
+            raise FilterError(f"filter on {key!r} has no operator")
+        clauses = []
+        for op, value in condition.items():
+            if op not in _OPERATORS:
+                raise FilterError(
+                    f"filter on {key!r}: unknown operator {op!r}; use one of "
+                    + ", ".join(_OPERATORS)
+                )
+            rendered = _list_literal(value, key) if op in ("$in", "$nin") else literal(value)
+            clauses.append(f"{field} {_OPERATORS[op]} {rendered}")
+        return clauses
+    if isinstance(condition, (list, tuple)):
+        return [f"{field} in {_list_literal(condition, key)}"]
+    return [f"{field} == {literal(condition)}"]
+
+
+def compile_filter(spec: FilterSpec | None) -> str:
+    """Compile a filter mapping into a Milvus boolean expression ('' for no filter)."""
+    if not spec:
+        return ""
+    if not isinstance(spec, Mapping):
+        raise FilterError(f"a filter must be a mapping of field to condition, not {spec!r}")
+    clauses = [clause for key, cond in spec.items() for clause in _condition(key, cond)]
+    return " and ".join(f"({c})" for c in clauses)

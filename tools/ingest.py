@@ -1,0 +1,177 @@
+"""The ingest pipeline: chunk, diff against the store, embed in bounded batches, insert.
+
+Embedding requests run a few at a time in worker threads while the calling thread
+chunks the next sources and inserts finished batches, so a run costs little more
+than the embedding server's own time. Only chunks whose ids are not stored yet are
+embedded. A changed source gets its new chunks inserted before its stale ones are
+deleted: a crash never leaves a source without chunks, and a re-run completes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from langchain_core.embeddings import Embeddings
+
+from .chunking import Chunk, Chunker
+from .documents import Source
+from .settings import Settings
+from .store import MilvusStore
+
+_GROUP_SOURCES = 128
+_GROUP_CHUNKS = 2048
+
+
+class IngestProgress(Protocol):
+    """Receives progress as it happens (the CLI draws a bar from it)."""
+
+    def start(self, total_sources: int) -> None: ...
+
+    def advance(self, *, sources: int = 0, chunks: int = 0) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    sources: int = 0
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"{self.sources} files: {self.added} chunks added, {self.unchanged} unchanged, "
+            f"{self.removed} removed in {self.seconds:.1f} s"
+        )
+        return text + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+
+
+class _NoProgress:
+    def advance(self, *, sources: int = 0, chunks: int = 0) -> None:
+        pass
+
+
+class _Pipeline:
+    """Bounded, ordered embedding and insertion, with deletions held back until safe."""
+
+    def __init__(self, store: MilvusStore, embedder: Embeddings, settings: Settings,
+                 progress: IngestProgress) -> None:
+        self.store, self.embedder, self.progress = store, embedder, progress
+        self.max_count = settings.embed_batch_size
+        self.max_chars = settings.embed_batch_chars
+        self.concurrency = settings.embed_concurrency
+        self.executor = ThreadPoolExecutor(settings.embed_concurrency, "rankwise-embed")
+        self.in_flight: deque[tuple[Future, list[Chunk]]] = deque()
+        self.batch: list[Chunk] = []
+        self.batch_chars = 0
+        self.submitted = 0
+        self.landed = 0
+        # (batches that must have landed first, ids to delete)
+        self.deletions: list[tuple[int, list[str]]] = []
+
+    def add(self, chunks: list[Chunk], stale: list[str]) -> None:
+        for chunk in chunks:
+            if self.batch and (
+                len(self.batch) >= self.max_count
+                or self.batch_chars + len(chunk.text) > self.max_chars
+            ):
+                self._submit()
+            self.batch.append(chunk)
+            self.batch_chars += len(chunk.text)
+        if stale:
+            self.deletions.append((self.submitted + bool(self.batch), stale))
+            self._delete_ready()
+
+    def _submit(self) -> None:
+        batch = self.batch
+        future = self.executor.submit(self.embedder.embed_documents, [c.text for c in batch])
+        self.in_flight.append((future, batch))
+        self.submitted += 1
+        self.batch, self.batch_chars = [], 0
+        # One request waits queued behind the workers so the server never idles.
+        while len(self.in_flight) > self.concurrency:
+            self._land_oldest()
+
+    def _land_oldest(self) -> None:
+        future, batch = self.in_flight.popleft()
+        vectors = future.result()
+        self.store.insert([
+            {"id": c.id, "vector": v, "text": c.text, "source": c.source,
+             "chunk_index": c.index, "metadata": c.metadata}
+            for c, v in zip(batch, vectors)
+        ])
+        self.landed += 1
+        self.progress.advance(chunks=len(batch))
+        self._delete_ready()
+
+    def _delete_ready(self) -> None:
+        ready = [ids for needed, ids in self.deletions if needed <= self.landed]
+        self.deletions = [(n, ids) for n, ids in self.deletions if n > self.landed]
+        for ids in ready:
+            self.store.delete_ids(ids)
+
+    def finish(self) -> None:
+        if self.batch:
+            self._submit()
+        while self.in_flight:
+            self._land_oldest()
+        self._delete_ready()
+        self.store.flush()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def ingest_sources(
+    items: Iterable[Source | str],
+    store: MilvusStore,
+    embedder: Embeddings,
+    settings: Settings,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Bring the store in line with `items`: a `Source` to ingest, or a skip message."""
+    started = time.perf_counter()
+    report = IngestReport()
+    progress = progress or _NoProgress()
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    pipeline = _Pipeline(store, embedder, settings, progress)
+    group: list[tuple[str, list[Chunk]]] = []
+
+    def flush_group() -> None:
+        stored = store.ids_by_source([name for name, _ in group])
+        for name, chunks in group:
+            current = {c.id for c in chunks}
+            new = [c for c in chunks if c.id not in stored[name]]
+            stale = sorted(stored[name] - current)
+            report.added += len(new)
+            report.unchanged += len(chunks) - len(new)
+            report.removed += len(stale)
+            progress.advance(sources=1, chunks=len(chunks) - len(new))
+            pipeline.add(new, stale)
+        group.clear()
+
+    try:
+        for item in items:
+            if isinstance(item, str):
+                report.skipped.append(item)
+                progress.advance(sources=1)
+                continue
+            report.sources += 1
+            group.append((item.name, chunker.split(item)))
+            if len(group) >= _GROUP_SOURCES or sum(len(c) for _, c in group) >= _GROUP_CHUNKS:
+                flush_group()
+        if group:
+            flush_group()
+        pipeline.finish()
+    finally:
+        pipeline.close()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,145 @@
+"""`KnowledgeBase`: ingest documents and search them, the one entry point of rankwise."""
+
+from __future__ import annotations
+
+import os
+from itertools import repeat
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+
+from .documents import Source, UnreadableFileError, discover, group_documents, load_file
+from .embedder import Embedder
+from .errors import EmptyQueryError
+from .filters import FilterSpec, compile_filter
+from .hits import Hit
+from .ingest import IngestProgress, IngestReport, ingest_sources
+from .settings import Settings
+from .store import MilvusStore
+
+SearchMode = Literal["dense", "hybrid"]
+
+
+class KnowledgeBase:
+    """Documents chunked, embedded by Ollama and stored in Milvus; searchable as text.
+
+    >>> kb = KnowledgeBase(milvus_uri="./notes.db")      # doctest: +SKIP
+    >>> kb.ingest(["docs/"]).summary()                    # doctest: +SKIP
+    >>> kb.search("how do I rotate keys?", k=5)           # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
+        self.embedder = Embedder(self.settings)
+        self._store: MilvusStore | None = None
+
+    @property
+    def store(self) -> MilvusStore:
+        """The Milvus collection, opened on first use."""
+        if self._store is None:
+            self._store = MilvusStore(self.settings)
+        return self._store
+
+    # ---- ingest -------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+        progress: IngestProgress | None = None,
+    ) -> IngestReport:
+        """Ingest files and directories; with `prune`, drop sources under `paths` now gone."""
+        files = discover(paths, include, exclude)
+        if progress is not None:
+            progress.start(len(files))
+        report = ingest_sources(self._read(files), self.store, self.embedder, self.settings,
+                                progress)
+        if prune:
+            report.removed += self._prune(paths, {f.as_posix() for f in files})
+        return report
+
+    def add_documents(
+        self, documents: Iterable[Document], progress: IngestProgress | None = None
+    ) -> IngestReport:
+        """Ingest in-code documents; those sharing `metadata['source']` form one source."""
+        return ingest_sources(group_documents(documents), self.store, self.embedder,
+                              self.settings, progress)
+
+    def add_texts(
+        self, texts: Iterable[str], metadatas: Iterable[dict[str, Any]] | None = None
+    ) -> IngestReport:
+        """Ingest plain texts, each with optional metadata (`source` groups them)."""
+        metadatas = metadatas if metadatas is not None else repeat({})
+        return self.add_documents(
+            Document(page_content=t, metadata=dict(m)) for t, m in zip(texts, metadatas)
+        )
+
+    @staticmethod
+    def _read(files: list[Path]) -> Iterator[Source | str]:
+        for file in files:
+            try:
+                yield load_file(file)
+            except UnreadableFileError as exc:
+                yield str(exc)
+            except OSError as exc:
+                yield f"{file}: {exc.strerror or exc}"
+
+    def _prune(self, roots: Sequence[str | os.PathLike], present: set[str]) -> int:
+        prefixes = [Path(r).resolve().as_posix() for r in roots]
+        gone = [
+            source for source in self.store.sources()
+            if source not in present
+            and any(source == p or source.startswith(p.rstrip("/") + "/") for p in prefixes)
+        ]
+        ids = [i for ids in self.store.ids_by_source(gone).values() for i in ids]
+        self.store.delete_ids(ids)
+        return len(ids)
+
+    # ---- search -------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        filter: FilterSpec | None = None,
+        *,
+        mode: SearchMode = "dense",
+        raw_filter: str | None = None,
+    ) -> list[Hit]:
+        """The `k` chunks nearest to `query`, best first.
+
+        `filter` is a typed mapping (see `rankwise.tools.filters`); `raw_filter` is a
+        Milvus expression used verbatim: never build it from user text.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise EmptyQueryError("the query is empty: pass the text to search for")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if mode not in ("dense", "hybrid"):
+            raise ValueError(f"mode must be 'dense' or 'hybrid', got {mode!r}")
+        expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw_filter) if e)
+        store = self.store
+        if store.dimension is None:
+            return []
+        vector = self.embedder.embed_query(query)
+        return store.search(vector, k, expr, text=query if mode == "hybrid" else None)
+
+    def count(self) -> int:
+        """Chunks stored in the collection."""
+        return self.store.count()
+
+    # ---- LangChain views ----------------------------------------------------------
+    def as_retriever(self, **kwargs: Any):
+        """A LangChain `BaseRetriever` over this knowledge base."""
+        from .retrieve import KnowledgeBaseRetriever
+
+        return KnowledgeBaseRetriever(knowledge_base=self, **kwargs)
+
+    def as_tool(self, **kwargs: Any):
+        """The `retrieve` LangChain tool over this knowledge base."""
+        from .retrieve import RetrieveTool
+
+        return RetrieveTool(knowledge_base=self, **kwargs)

@@ -1,0 +1,82 @@
+"""The `retrieve` LangChain tool and a `BaseRetriever`, both over a `KnowledgeBase`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun, CallbackManagerForToolRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from .filters import Condition
+from .hits import format_hits
+from .knowledge_base import KnowledgeBase, SearchMode
+
+MAX_K = 100
+
+
+class RetrieveInput(BaseModel):
+    """Arguments of the `retrieve` tool, as the model sees them."""
+
+    query: str = Field(description="What to look up, in natural language.")
+    k: int | None = Field(
+        None, ge=1, le=MAX_K, description="How many passages to return (default: the tool's)."
+    )
+    filter: dict[str, Condition] | None = Field(
+        None,
+        description=(
+            "Optional conditions on 'source' or metadata fields: a value for equality, a "
+            'list for membership, or operators such as {"$gte": 2, "$lt": 5}.'
+        ),
+    )
+
+
+class RetrieveTool(BaseTool):
+    """Search the knowledge base; content = numbered passages, artifact = the hits."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str = "retrieve"
+    description: str = (
+        "Search the user's documents. Returns numbered passages with their ids and sources; "
+        "quote and cite them, and say so when none answers the question."
+    )
+    args_schema: type[BaseModel] = RetrieveInput
+    response_format: str = "content_and_artifact"
+    knowledge_base: KnowledgeBase
+    k: int = Field(5, ge=1, le=MAX_K)
+    mode: SearchMode = "dense"
+
+    def _run(
+        self,
+        query: str,
+        k: int | None = None,
+        filter: dict[str, Any] | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> tuple[str, list[dict[str, Any]]]:
+        hits = self.knowledge_base.search(query, k or self.k, filter, mode=self.mode)
+        return format_hits(hits), [hit.model_dump() for hit in hits]
+
+
+class KnowledgeBaseRetriever(BaseRetriever):
+    """A LangChain retriever over a `KnowledgeBase` (Documents carry id, source, score)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    knowledge_base: KnowledgeBase
+    k: int = Field(4, ge=1, le=MAX_K)
+    filter: dict[str, Any] | None = None
+    mode: SearchMode = "dense"
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        hits = self.knowledge_base.search(
+            query,
+            kwargs.get("k", self.k),
+            kwargs.get("filter", self.filter),
+            mode=kwargs.get("mode", self.mode),
+        )
+        return [hit.to_document() for hit in hits]

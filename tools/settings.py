@@ -1,0 +1,68 @@
+"""One settings object for rankwise: environment variables and constructor arguments."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration read from `RANKWISE_*` variables (and Ollama's own `OLLAMA_HOST`).
+
+    Constructor arguments win over the environment: `Settings(collection="notes")`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RANKWISE_", extra="forbid", populate_by_name=True)
+
+    ollama_host: str = Field(
+        "http://localhost:11434",
+        validation_alias=AliasChoices("ollama_host", "RANKWISE_OLLAMA_HOST", "OLLAMA_HOST"),
+        description="Base URL of the Ollama server.",
+    )
+    embed_model: str = Field("nomic-embed-text", description="Ollama embedding model.")
+    chat_model: str = Field("llama3.2", description="Ollama chat model for rerank and answers.")
+    milvus_uri: str = Field(
+        "./rankwise.db",
+        description="Milvus Lite file path, or http(s)://host:19530 for a Milvus server.",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Token for a Milvus server.")
+    collection: str = Field("rankwise", description="Milvus collection name.")
+    request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
+    retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
+    chunk_size: int = Field(1000, ge=50, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring chunks.")
+    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding request at most.")
+    embed_batch_chars: int = Field(64_000, ge=1000, description="Characters per request at most.")
+    embed_concurrency: int = Field(4, ge=1, le=64, description="Embedding requests in flight.")
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _with_scheme(cls, host: str) -> str:
+        host = host.strip().rstrip("/")
+        return host if "://" in host else f"http://{host}"
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, name: str) -> str:
+        if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+            ch.isalnum() or ch == "_" for ch in name
+        ):
+            raise ValueError(
+                f"collection name {name!r} is invalid: use letters, digits and underscores, "
+                "starting with a letter or underscore"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def milvus_is_local(self) -> bool:
+        """True when the URI names a Milvus Lite file rather than a server."""
+        return "://" not in self.milvus_uri

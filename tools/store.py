@@ -1,0 +1,230 @@
+"""The Milvus collection behind rankwise: schema, writes, dense and hybrid search.
+
+The same code serves Milvus Lite (a local file) and a Milvus server URI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from pymilvus import (
+    AnnSearchRequest,
+    DataType,
+    Function,
+    FunctionType,
+    MilvusClient,
+    RRFRanker,
+)
+from pymilvus.exceptions import MilvusException
+
+from .errors import DimensionMismatchError, StoreError, StoreLockedError
+from .filters import literal
+from .hits import Hit
+from .settings import Settings
+
+MODEL_PROPERTY = "rankwise.embed_model"
+OUTPUT_FIELDS = ["id", "text", "source", "chunk_index", "metadata"]
+RRF_K = 60
+_QUERY_BATCH = 1000
+
+
+class _NoSessionTsWarning(logging.Filter):
+    """Milvus Lite gives query iterators no session timestamp, and pymilvus warns each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTsWarning())
+
+
+def _lock_is_held(path: str) -> bool:
+    """True when another process holds the Milvus Lite lock on `path`."""
+    lock_file = os.path.join(path, "LOCK")
+    if not os.path.exists(lock_file):
+        return False
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def open_client(settings: Settings) -> MilvusClient:
+    """Connect to the configured Milvus; a locked Lite file gets an error naming the fix."""
+    uri = settings.milvus_uri
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    try:
+        return MilvusClient(uri=uri, token=token)
+    except MilvusException as exc:
+        if settings.milvus_is_local and _lock_is_held(os.path.abspath(uri)):
+            raise StoreLockedError(
+                f"the Milvus Lite file {os.path.abspath(uri)} is in use by another process; "
+                "Milvus Lite allows one process at a time. Stop the other process, or run a "
+                "Milvus server and set RANKWISE_MILVUS_URI=http://host:19530 so that several "
+                "processes can share the collection"
+            ) from exc
+        raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
+
+
+class MilvusStore:
+    """One rankwise collection: chunks with text, source, metadata, dense and BM25 vectors."""
+
+    def __init__(self, settings: Settings, client: MilvusClient | None = None) -> None:
+        self.settings = settings
+        self.name = settings.collection
+        self.client = client or open_client(settings)
+        self.dimension: int | None = None
+        if self.client.has_collection(self.name):
+            self._check_existing()
+            self.client.load_collection(self.name)
+
+    # ---- schema -------------------------------------------------------------------
+    def _check_existing(self) -> None:
+        info = self.client.describe_collection(self.name)
+        fields = {f["name"]: f for f in info["fields"]}
+        if "vector" not in fields or "sparse" not in fields:
+            raise StoreError(
+                f"collection {self.name!r} was not made by rankwise (no 'vector'/'sparse' "
+                "fields): choose another collection name with RANKWISE_COLLECTION"
+            )
+        self.dimension = int(fields["vector"]["params"]["dim"])
+        made_with = (info.get("properties") or {}).get(MODEL_PROPERTY)
+        if made_with and made_with != self.settings.embed_model:
+            raise DimensionMismatchError(
+                f"collection {self.name!r} holds embeddings from model {made_with!r}, but the "
+                f"configured embedding model is {self.settings.embed_model!r}; vectors of two "
+                f"models must not be mixed. Set RANKWISE_EMBED_MODEL={made_with}, or use "
+                "another collection (RANKWISE_COLLECTION) for the new model"
+            )
+
+    def ensure(self, dimension: int) -> None:
+        """Create the collection for `dimension`-d vectors, or check that it fits them."""
+        if self.dimension is None:
+            self._create(dimension)
+            self.dimension = dimension
+        self.check_dimension(dimension)
+
+    def check_dimension(self, dimension: int) -> None:
+        if self.dimension is not None and dimension != self.dimension:
+            raise DimensionMismatchError(
+                f"collection {self.name!r} stores {self.dimension}-d vectors but model "
+                f"{self.settings.embed_model!r} produces {dimension}-d vectors; use the model "
+                "that built the collection, or another collection (RANKWISE_COLLECTION)"
+            )
+
+    def _create(self, dimension: int) -> None:
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("chunk_index", DataType.INT64)
+        schema.add_field("metadata", DataType.JSON)
+        schema.add_function(
+            Function(
+                name="text_bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["text"],
+                output_field_names=["sparse"],
+            )
+        )
+        index = self.client.prepare_index_params()
+        if self.settings.milvus_is_local:
+            index.add_index(
+                "vector", index_type="HNSW", metric_type="COSINE",
+                params={"M": 16, "efConstruction": 200},
+            )
+        else:
+            index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(
+            self.name,
+            schema=schema,
+            index_params=index,
+            properties={MODEL_PROPERTY: self.settings.embed_model},
+        )
+        self.client.load_collection(self.name)
+
+    # ---- writes -------------------------------------------------------------------
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.ensure(len(rows[0]["vector"]))
+            self.client.insert(self.name, list(rows))
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), _QUERY_BATCH):
+            batch = ids[start : start + _QUERY_BATCH]
+            self.client.delete(self.name, filter=f"id in [{', '.join(map(literal, batch))}]")
+
+    def flush(self) -> None:
+        if self.dimension is not None:
+            self.client.flush(self.name)
+
+    # ---- reads --------------------------------------------------------------------
+    def _query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        if self.dimension is None:
+            return
+        iterator = self.client.query_iterator(
+            self.name, batch_size=_QUERY_BATCH, filter=expr, output_fields=fields
+        )
+        try:
+            while batch := iterator.next():
+                yield from batch
+        finally:
+            iterator.close()
+
+    def ids_by_source(self, sources: Sequence[str]) -> dict[str, set[str]]:
+        """The stored chunk ids of each source."""
+        found: dict[str, set[str]] = {source: set() for source in sources}
+        if sources:
+            expr = f"source in [{', '.join(map(literal, sources))}]"
+            for row in self._query(expr, ["id", "source"]):
+                found[row["source"]].add(row["id"])
+        return found
+
+    def sources(self) -> set[str]:
+        """Every source that has chunks in the collection."""
+        return {row["source"] for row in self._query('id != ""', ["source"])}
+
+    def count(self) -> int:
+        if self.dimension is None:
+            return 0
+        rows = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def search(
+        self, vector: list[float], k: int, expr: str = "", *, text: str | None = None
+    ) -> list[Hit]:
+        """Dense search, or hybrid (dense + BM25 fused by RRF) when `text` is given."""
+        if self.dimension is None:
+            return []
+        self.check_dimension(len(vector))
+        dense_params = {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
+        if text is None:
+            results = self.client.search(
+                self.name, data=[vector], anns_field="vector", limit=k, filter=expr,
+                output_fields=OUTPUT_FIELDS, search_params=dense_params,
+            )
+        else:
+            pool = max(k, 20)
+            requests = [
+                AnnSearchRequest([vector], "vector", dense_params, limit=pool, expr=expr or None),
+                AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, limit=pool,
+                                 expr=expr or None),
+            ]
+            results = self.client.hybrid_search(
+                self.name, requests, RRFRanker(RRF_K), limit=k, output_fields=OUTPUT_FIELDS
+            )
+        return [Hit.from_milvus(row) for row in results[0]]
