@@ -38,6 +38,7 @@ _OPERATORS = {
     "$in": "in",
     "$nin": "not in",
 }
+
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,127}$")
 
 
@@ -67,12 +68,6 @@ def _field(key: str) -> str:
     return key if key in COLUMNS else f"metadata[{json.dumps(key)}]"
 
 
-def _list_literal(values: Any, key: str) -> str:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise FilterError(f"filter on {key!r}: membership needs a non-empty list of values")
-    return "[" + ", ".join(literal(v) for v in values) + "]"
-
-
 def _condition(key: str, condition: Any) -> list[str]:
     field = _field(key)
     if isinstance(condition, Mapping):
@@ -85,12 +80,25 @@ def _condition(key: str, condition: Any) -> list[str]:
                     f"filter on {key!r}: unknown operator {op!r}; use one of "
                     + ", ".join(_OPERATORS)
                 )
-            rendered = _list_literal(value, key) if op in ("$in", "$nin") else literal(value)
-            clauses.append(f"{field} {_OPERATORS[op]} {rendered}")
+            if op in ("$in", "$nin"):
+                clauses.append(_membership(key, field, value, negate=op == "$nin"))
+            else:
+                clauses.append(f"{field} {_OPERATORS[op]} {literal(value)}")
         return clauses
     if isinstance(condition, (list, tuple)):
-        return [f"{field} in {_list_literal(condition, key)}"]
+        return [_membership(key, field, condition, negate=False)]
     return [f"{field} == {literal(condition)}"]
+
+
+def _membership(key: str, field: str, values: Any, *, negate: bool) -> str:
+    """`in` for columns; Milvus takes no `in` on JSON paths, so those become `or` chains."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise FilterError(f"filter on {key!r}: membership needs a non-empty list of values")
+    if key in COLUMNS:
+        return f"{field} {'not in' if negate else 'in'} [{', '.join(map(literal, values))}]"
+    if negate:
+        return " and ".join(f"{field} != {literal(v)}" for v in values)
+    return " or ".join(f"{field} == {literal(v)}" for v in values)
 
 
 def compile_filter(spec: FilterSpec | None) -> str:

@@ -1,0 +1,138 @@
+"""Faults: Ollama down, slow or failing, models not pulled, store locked, other models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from fake_ollama import Fault
+
+from rankwise.tools import (
+    DimensionMismatchError,
+    KnowledgeBase,
+    ModelNotFoundError,
+    OllamaUnavailableError,
+    StoreLockedError,
+)
+
+
+def test_refused_connection_retries_then_names_the_fix(settings, refused_url):
+    kb = KnowledgeBase(settings, ollama_host=refused_url, retry_attempts=3)
+    started = time.perf_counter()
+
+    with pytest.raises(OllamaUnavailableError, match="ollama serve.*OLLAMA_HOST"):
+        kb.add_texts(["some text"])
+
+    assert time.perf_counter() - started < 10
+    assert kb.count() == 0
+
+
+def test_server_errors_are_retried_and_then_succeed(kb, ollama):
+    ollama.script("/api/embed", Fault(status=500), Fault(status=503))
+
+    report = kb.add_texts(["a passage about rivers"])
+
+    assert report.added == 1
+    assert ollama.count("/api/embed") == 3
+
+
+def test_persistent_server_errors_end_in_a_bounded_clear_error(settings, ollama):
+    kb = KnowledgeBase(settings, retry_attempts=2)
+    ollama.script("/api/embed", *[Fault(status=500)] * 5)
+
+    with pytest.raises(OllamaUnavailableError, match="HTTP 500"):
+        kb.add_texts(["text"])
+
+    assert ollama.count("/api/embed") == 2
+
+
+def test_dropped_connection_is_retried(kb, ollama):
+    ollama.script("/api/embed", Fault(drop=True))
+
+    assert kb.add_texts(["a passage about lakes"]).added == 1
+    assert ollama.count("/api/embed") == 2
+
+
+def test_slow_answer_times_out_and_is_retried(settings, ollama):
+    kb = KnowledgeBase(settings, request_timeout=0.3)
+    ollama.script("/api/embed", Fault(delay=1.0))
+
+    assert kb.add_texts(["a passage about hills"]).added == 1
+    assert ollama.count("/api/embed") == 2
+
+
+def test_missing_model_fails_at_once_with_the_pull_command(settings, ollama):
+    kb = KnowledgeBase(settings, embed_model="mxbai-embed-large")
+
+    with pytest.raises(ModelNotFoundError, match="ollama pull mxbai-embed-large"):
+        kb.add_texts(["text"])
+
+    assert ollama.count("/api/embed") == 1
+
+
+def test_bad_request_is_not_retried(kb, ollama):
+    ollama.script("/api/embed", Fault(status=400, body={"error": "input too long"}))
+
+    with pytest.raises(ValueError, match="input too long"):
+        kb.add_texts(["text"])
+
+    assert ollama.count("/api/embed") == 1
+
+
+def test_failed_embedding_midway_keeps_what_was_stored(settings, ollama):
+    kb = KnowledgeBase(settings, embed_batch_size=1, embed_concurrency=1, retry_attempts=1)
+    kb.add_texts(["first passage about owls"], [{"source": "owls"}])
+    ollama.script("/api/embed", Fault(), Fault(status=500))
+
+    with pytest.raises(OllamaUnavailableError):
+        kb.add_texts(["new owls text", "more owls text"], [{"source": "owls"}] * 2)
+
+    texts = {h.text for h in kb.search("owls", k=5)}
+    assert "first passage about owls" in texts
+
+
+def test_collection_from_another_model_is_refused(settings, ollama):
+    KnowledgeBase(settings).add_texts(["text about swans"])
+    ollama.embed_models["all-minilm"] = 256
+
+    with pytest.raises(DimensionMismatchError, match="nomic-embed-text.*all-minilm"):
+        KnowledgeBase(settings, embed_model="all-minilm").search("swans")
+
+
+def test_vectors_of_another_dimension_are_refused(settings, ollama):
+    kb = KnowledgeBase(settings)
+    kb.add_texts(["text about geese"])
+    ollama.embed_models["nomic-embed-text"] = 128
+
+    with pytest.raises(DimensionMismatchError, match="256-d.*128-d"):
+        kb.search("geese")
+    with pytest.raises(DimensionMismatchError):
+        kb.add_texts(["another text"])
+    assert kb.count() == 1
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from pymilvus import MilvusClient
+    MilvusClient({path!r})
+    print("ready", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_store_locked_by_another_process_names_the_file_and_the_server_option(settings):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(path=settings.milvus_uri)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError) as info:
+            KnowledgeBase(settings).count()
+        message = str(info.value)
+        assert settings.milvus_uri in message
+        assert "another process" in message and "RANKWISE_MILVUS_URI=http" in message
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,172 @@
+"""The `retrieve` tool and the retriever: ToolMessage shape and LangChain's standard suites."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from fake_ollama import FakeOllama
+from langchain_core.messages import ToolMessage
+from langchain_tests.integration_tests import RetrieversIntegrationTests, ToolsIntegrationTests
+from langchain_tests.unit_tests import ToolsUnitTests
+
+from rankwise.tools import KnowledgeBase, KnowledgeBaseRetriever, RetrieveTool, Settings
+
+CORPUS = [
+    "Rotate the signing keys every ninety days.",
+    "Nightly backups are kept for thirty days.",
+    "The cafeteria serves soup on Mondays.",
+    "Keys that leaked must be revoked at once.",
+    "Backups are encrypted with the current key.",
+]
+
+
+@pytest.fixture(scope="module")
+def shared_kb(tmp_path_factory):
+    """A filled knowledge base on its own server, shared by the standard suites."""
+    with FakeOllama() as server:
+        settings = Settings(ollama_host=server.url, collection="suite",
+                            milvus_uri=str(tmp_path_factory.mktemp("suite") / "kb.db"))
+        kb = KnowledgeBase(settings)
+        kb.add_texts(CORPUS, [{"source": f"doc{i}.md", "n": i} for i in range(len(CORPUS))])
+        yield kb
+
+
+def tool_call(args: dict) -> dict:
+    return {"name": "retrieve", "args": args, "id": "call-1", "type": "tool_call"}
+
+
+def test_tool_call_returns_a_tool_message_with_passages_and_hits(shared_kb):
+    tool = RetrieveTool(knowledge_base=shared_kb, k=2)
+
+    message = tool.invoke(tool_call({"query": "rotate signing keys"}))
+
+    assert isinstance(message, ToolMessage)
+    assert message.tool_call_id == "call-1" and message.name == "retrieve"
+    assert message.content.startswith("[1] id=")
+    assert "source=doc0.md" in message.content and CORPUS[0] in message.content
+    assert [hit["source"] for hit in message.artifact][0] == "doc0.md"
+    assert len(message.artifact) == 2
+    assert set(message.artifact[0]) == {"id", "text", "score", "source", "chunk_index",
+                                        "metadata"}
+    assert f"id={message.artifact[1]['id']}" in message.content
+
+
+def test_tool_call_with_k_and_filter(shared_kb):
+    tool = RetrieveTool(knowledge_base=shared_kb)
+
+    message = tool.invoke(tool_call({"query": "keys", "k": 1, "filter": {"n": {"$gte": 3}}}))
+
+    assert len(message.artifact) == 1
+    assert message.artifact[0]["metadata"]["n"] >= 3
+
+
+def test_tool_with_no_matches_says_so(shared_kb):
+    tool = RetrieveTool(knowledge_base=shared_kb)
+    message = tool.invoke(tool_call({"query": "keys", "filter": {"source": "nope"}}))
+    assert message.content == "No passages found." and message.artifact == []
+
+
+def test_tool_schema_shows_the_model_only_its_arguments(shared_kb):
+    schema = RetrieveTool(knowledge_base=shared_kb).tool_call_schema.model_json_schema()
+    assert set(schema["properties"]) == {"query", "k", "filter"}
+    assert schema["required"] == ["query"]
+
+
+async def test_async_tool_call_does_not_block_the_event_loop(shared_kb):
+    tool = RetrieveTool(knowledge_base=shared_kb)
+    loop_thread = threading.get_ident()
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    seen_threads = []
+    original = shared_kb.search
+
+    def slow_search(*args, **kwargs):
+        seen_threads.append(threading.get_ident())
+        import time
+        time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    shared_kb.search = slow_search
+    task = asyncio.create_task(ticker())
+    try:
+        message = await tool.ainvoke(tool_call({"query": "backups"}))
+    finally:
+        task.cancel()
+        del shared_kb.search
+    assert isinstance(message, ToolMessage) and message.artifact
+    assert seen_threads and seen_threads[0] != loop_thread
+    assert ticks >= 10
+
+
+def test_retriever_returns_documents_with_ids_sources_and_scores(shared_kb):
+    retriever = shared_kb.as_retriever(k=2)
+
+    documents = retriever.invoke("nightly backups")
+
+    assert len(documents) == 2
+    assert documents[0].page_content == CORPUS[1]
+    assert documents[0].metadata["source"] == "doc1.md"
+    assert documents[0].id == documents[0].metadata["id"]
+    assert documents[0].metadata["score"] >= documents[1].metadata["score"]
+
+
+class TestRetrieveToolUnit(ToolsUnitTests):
+    @pytest.fixture(autouse=True)
+    def _kb(self, shared_kb):
+        self.kb = shared_kb
+
+    @property
+    def tool_constructor(self):
+        return RetrieveTool
+
+    @property
+    def tool_constructor_params(self):
+        return {"knowledge_base": self.kb}
+
+    @property
+    def tool_invoke_params_example(self):
+        return {"query": "signing keys", "k": 2}
+
+
+class TestRetrieveToolIntegration(ToolsIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _kb(self, shared_kb):
+        self.kb = shared_kb
+
+    @property
+    def tool_constructor(self):
+        return RetrieveTool
+
+    @property
+    def tool_constructor_params(self):
+        return {"knowledge_base": self.kb}
+
+    @property
+    def tool_invoke_params_example(self):
+        return {"query": "signing keys", "k": 2}
+
+
+class TestKnowledgeBaseRetriever(RetrieversIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _kb(self, shared_kb):
+        self.kb = shared_kb
+
+    @property
+    def retriever_constructor(self):
+        return KnowledgeBaseRetriever
+
+    @property
+    def retriever_constructor_params(self):
+        return {"knowledge_base": self.kb, "k": 2}
+
+    @property
+    def retriever_query_example(self):
+        return "backups and keys"
