@@ -66,7 +66,6 @@ def _fail(message: str) -> None:
 def _run(ctx: typer.Context, action) -> Any:
     """Run a command body, turning rankwise's own errors into one clear line and exit 1."""
     from pydantic import ValidationError
-
     from rankwise.tools import RankwiseError
 
     try:
@@ -80,7 +79,8 @@ def _run(ctx: typer.Context, action) -> Any:
 @app.callback()
 def _main(
     ctx: typer.Context,
-    ollama_host: Annotated[Optional[str], typer.Option(help="Ollama URL \\[env: OLLAMA_HOST]")] = None,
+    ollama_host: Annotated[Optional[str], typer.Option(
+        help="Ollama URL \\[env: OLLAMA_HOST]")] = None,
     milvus_uri: Annotated[Optional[str], typer.Option(
         help="Milvus Lite file or server URL \\[env: RANKWISE_MILVUS_URI]")] = None,
     collection: Annotated[Optional[str], typer.Option(

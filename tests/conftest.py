@@ -12,7 +12,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_ollama import FakeOllama  # noqa: E402
-
 from rankwise.tools import KnowledgeBase, Settings  # noqa: E402
 
 for name, value in {
@@ -37,6 +36,7 @@ def _reset_ollama(request):
         server.faults.clear()
         server.requests.clear()
         server.latency = 0.0
+        server.per_item = 0.0
         server.max_in_flight = 0
         server.embed_models = {"nomic-embed-text": 256}
 

@@ -2,7 +2,10 @@
 
 Embeddings are a deterministic hashed bag of words, so texts sharing words land near
 each other. Faults are scripted per endpoint: HTTP errors, delays, dropped connections.
-A fixed per-request cost (`latency`) stands in for a real model's compute time.
+A model's compute time is simulated as `latency` per request plus `per_item` per embedded
+text, with at most `parallel` requests computed at once (Ollama's OLLAMA_NUM_PARALLEL).
+
+Run it alone with `python tests/fake_ollama.py --latency 0.05`: it prints its URL.
 """
 
 from __future__ import annotations
@@ -54,10 +57,14 @@ class FakeOllama:
         models: dict[str, int] | None = None,
         chat_models: tuple[str, ...] = ("llama3.2",),
         latency: float = 0.0,
+        per_item: float = 0.0,
+        parallel: int | None = None,
     ) -> None:
         self.embed_models = dict(models or {"nomic-embed-text": 256})
         self.chat_models = set(chat_models)
         self.latency = latency
+        self.per_item = per_item
+        self._compute = threading.BoundedSemaphore(parallel) if parallel else None
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[tuple[str, dict]] = []
         self.in_flight = 0
@@ -93,6 +100,17 @@ class FakeOllama:
         return [t for p, body in self.requests if p == "/api/embed" for t in body["input"]]
 
     # ---- protocol -----------------------------------------------------------------
+    def _simulate_compute(self, body: dict) -> None:
+        items = body.get("input")
+        cost = self.latency + self.per_item * (len(items) if isinstance(items, list) else 1)
+        if not cost:
+            return
+        if self._compute is None:
+            time.sleep(cost)
+            return
+        with self._compute:
+            time.sleep(cost)
+
     def _answer(self, path: str, body: dict) -> tuple[int, Any]:
         if path == "/api/tags":
             names = [*self.embed_models, *self.chat_models]
@@ -143,8 +161,7 @@ class FakeOllama:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
-                    if fake.latency:
-                        time.sleep(fake.latency)
+                    fake._simulate_compute(body)
                     if fault and fault.delay:
                         time.sleep(fault.delay)
                     if fault and fault.drop:
@@ -168,3 +185,18 @@ class FakeOllama:
             do_POST = _serve
 
         return Handler
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--per-item", type=float, default=0.0)
+    parser.add_argument("--parallel", type=int, default=None)
+    parser.add_argument("--dim", type=int, default=768, help="embedding dimension")
+    options = parser.parse_args()
+    with FakeOllama(models={"nomic-embed-text": options.dim}, latency=options.latency,
+                    per_item=options.per_item, parallel=options.parallel) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()

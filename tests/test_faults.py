@@ -9,7 +9,6 @@ import time
 
 import pytest
 from fake_ollama import Fault
-
 from rankwise.tools import (
     DimensionMismatchError,
     KnowledgeBase,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rankwise.tools import EmptyQueryError, FilterError, KnowledgeBase, compile_filter
 
 PASSAGES = [

@@ -10,7 +10,6 @@ from fake_ollama import FakeOllama
 from langchain_core.messages import ToolMessage
 from langchain_tests.integration_tests import RetrieversIntegrationTests, ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
-
 from rankwise.tools import KnowledgeBase, KnowledgeBaseRetriever, RetrieveTool, Settings
 
 CORPUS = [

@@ -60,8 +60,9 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("milvus", False, str(exc)))
         return checks
     if store.dimension is None:
-        checks.append(Check("collection", True,
-                            f"{settings.collection!r} not created yet (`rankwise ingest` makes it)"))
+        checks.append(Check(
+            "collection", True,
+            f"{settings.collection!r} not created yet (`rankwise ingest` makes it)"))
     else:
         detail = (f"{settings.collection!r}: {store.count()} chunks from "
                   f"{len(store.sources())} sources, {store.dimension} dimensions")

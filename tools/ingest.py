@@ -23,8 +23,11 @@ from .documents import Source
 from .settings import Settings
 from .store import MilvusStore
 
-_GROUP_SOURCES = 128
-_GROUP_CHUNKS = 2048
+_GROUP_SOURCES = 1024
+_GROUP_CHUNKS = 4096
+# Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
+# them 4x; flushing every so many rows keeps an ingest of any size within a few hundred MB.
+_FLUSH_EVERY_ROWS = 8192
 
 
 class IngestProgress(Protocol):
@@ -74,6 +77,7 @@ class _Pipeline:
         self.batch_chars = 0
         self.submitted = 0
         self.landed = 0
+        self.unflushed = 0
         # (batches that must have landed first, ids to delete)
         self.deletions: list[tuple[int, list[str]]] = []
 
@@ -109,6 +113,10 @@ class _Pipeline:
             for c, v in zip(batch, vectors)
         ])
         self.landed += 1
+        self.unflushed += len(batch)
+        if self.unflushed >= _FLUSH_EVERY_ROWS:
+            self.store.flush()
+            self.unflushed = 0
         self.progress.advance(chunks=len(batch))
         self._delete_ready()
 
@@ -124,7 +132,6 @@ class _Pipeline:
         while self.in_flight:
             self._land_oldest()
         self._delete_ready()
-        self.store.flush()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -145,8 +152,12 @@ def ingest_sources(
     pipeline = _Pipeline(store, embedder, settings, progress)
     group: list[tuple[str, list[Chunk]]] = []
 
+    # Sources are distinct within a run, so a store empty at the start has nothing to diff.
+    was_empty = store.count() == 0
+
     def flush_group() -> None:
-        stored = store.ids_by_source([name for name, _ in group])
+        names = [name for name, _ in group]
+        stored = {n: set() for n in names} if was_empty else store.ids_by_source(names)
         for name, chunks in group:
             current = {c.id for c in chunks}
             new = [c for c in chunks if c.id not in stored[name]]

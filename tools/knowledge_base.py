@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from itertools import repeat
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 

@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     ollama_host: str = Field(
         "http://localhost:11434",
-        validation_alias=AliasChoices("ollama_host", "RANKWISE_OLLAMA_HOST", "OLLAMA_HOST"),
+        # "ollama_host" also matches Ollama's own OLLAMA_HOST (names are case-insensitive).
+        validation_alias=AliasChoices("RANKWISE_OLLAMA_HOST", "ollama_host"),
         description="Base URL of the Ollama server.",
     )
     embed_model: str = Field("nomic-embed-text", description="Ollama embedding model.")

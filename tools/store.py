@@ -30,6 +30,7 @@ MODEL_PROPERTY = "rankwise.embed_model"
 OUTPUT_FIELDS = ["id", "text", "source", "chunk_index", "metadata"]
 RRF_K = 60
 _QUERY_BATCH = 1000
+_QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
 
 
 class _NoSessionTsWarning(logging.Filter):
@@ -162,19 +163,25 @@ class MilvusStore:
             self.ensure(len(rows[0]["vector"]))
             self.client.insert(self.name, list(rows))
 
+    def flush(self) -> None:
+        """Seal buffered rows into segments (bounds Milvus Lite's in-memory buffer)."""
+        self.client.flush(self.name)
+
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), _QUERY_BATCH):
             batch = ids[start : start + _QUERY_BATCH]
             self.client.delete(self.name, filter=f"id in [{', '.join(map(literal, batch))}]")
 
-    def flush(self) -> None:
-        if self.dimension is not None:
-            self.client.flush(self.name)
-
     # ---- reads --------------------------------------------------------------------
     def _query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """All rows matching `expr`: one plain query, or an iterator past Milvus's window."""
         if self.dimension is None:
+            return
+        rows = self.client.query(self.name, filter=expr, output_fields=fields,
+                                 limit=_QUERY_WINDOW)
+        if len(rows) < _QUERY_WINDOW:
+            yield from rows
             return
         iterator = self.client.query_iterator(
             self.name, batch_size=_QUERY_BATCH, filter=expr, output_fields=fields

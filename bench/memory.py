@@ -1,0 +1,88 @@
+"""Peak memory of ingesting 50,000 chunks, against Milvus Lite alone storing as many rows.
+
+The corpus (trec-dl19-subset passages, repeated with a counter so that every chunk is
+new) is written as files, then ingested by `KnowledgeBase.ingest` in a child process
+whose peak RSS is read from the kernel. The anchor is a child process that only inserts
+the same number of rows of the same size into the same schema, in batches of 1,000:
+what the embedded store costs by itself. The embedding server runs in its own process.
+
+    python bench/memory.py [--chunks 50000] [--dim 768]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _support import corpus, ollama_server
+
+INGEST = """
+import json, resource, sys
+from rankwise.tools import KnowledgeBase, Settings
+settings = Settings(ollama_host=sys.argv[1], milvus_uri=sys.argv[2], chunk_size=1000,
+                    chunk_overlap=0)
+report = KnowledgeBase(settings).ingest([sys.argv[3]])
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"chunks": report.added, "seconds": report.seconds, "peak_mb": peak_mb}))
+"""
+
+STORE_ALONE = """
+import json, random, resource, sys, time
+from rankwise.tools import Settings
+from rankwise.tools.store import MilvusStore
+rows, dim = int(sys.argv[3]), int(sys.argv[4])
+store = MilvusStore(Settings(milvus_uri=sys.argv[2]))
+started = time.perf_counter()
+for start in range(0, rows, 1000):
+    store.insert([{"id": str(n), "vector": [random.random() for _ in range(dim)],
+                   "text": "x" * 700, "source": f"part{n // 100}", "chunk_index": n % 100,
+                   "metadata": {"file_type": "text"}}
+                  for n in range(start, min(start + 1000, rows))])
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"chunks": rows, "seconds": time.perf_counter() - started,
+                  "peak_mb": peak_mb}))
+"""
+
+
+def write_corpus(root: Path, chunks: int, per_file: int = 100) -> None:
+    passages = [row["text"] for row in corpus()]
+    for start in range(0, chunks, per_file):
+        # 700 characters each: two never fit one 1000-character chunk, so one chunk each.
+        body = "\n\n".join(f"{n}: {(passages[n % len(passages)] * 8)[:700]}"
+                           for n in range(start, min(start + per_file, chunks)))
+        (root / f"part{start // per_file:05d}.txt").write_text(body)
+
+
+def run(script: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", script, *args],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=50_000)
+    parser.add_argument("--dim", type=int, default=768, help="embedding dimension")
+    options = parser.parse_args()
+    with ollama_server("--dim", str(options.dim)) as url, tempfile.TemporaryDirectory() as tmp:
+        files = Path(tmp, "files")
+        files.mkdir()
+        write_corpus(files, options.chunks)
+        anchor = run(STORE_ALONE, url, str(Path(tmp, "anchor.db")), str(options.chunks),
+                     str(options.dim))
+        measured = run(INGEST, url, str(Path(tmp, "kb.db")), str(files))
+    print(f"peak memory, ingest of {measured['chunks']} chunks ({options.dim}-d) from "
+          f"{options.chunks // 100} files in {measured['seconds']:.0f} s: "
+          f"{measured['peak_mb']:.0f} MB (goal < 1024 MB)")
+    print(f"  anchor, Milvus Lite alone inserting {anchor['chunks']} rows: "
+          f"{anchor['peak_mb']:.0f} MB; rankwise / anchor = "
+          f"{measured['peak_mb'] / anchor['peak_mb']:.2f} x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Query latency: the `retrieve` tool vs a bare embed call plus `MilvusClient.search`.
+
+Both run against the same collection and the same Ollama-protocol server, interleaved
+query by query so that both see the same conditions (Milvus Lite builds HNSW in the
+background after inserts; a warm-up phase lets it settle first).
+
+    python bench/query.py [--limit 5000] [--repeat 5] [--k 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _support import corpus, ollama_server, percentile, queries
+from langchain_core.documents import Document
+from ollama import Client
+from pymilvus import MilvusClient
+from rankwise.tools import KnowledgeBase, RetrieveTool, Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--k", type=int, default=5)
+    options = parser.parse_args()
+
+    documents = [Document(page_content=r["text"], metadata={"source": r["_id"]})
+                 for r in corpus(options.limit)]
+    texts = [q["text"] for q in queries()]
+    with ollama_server() as url, tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(ollama_host=url, milvus_uri=str(Path(tmp, "kb.db")))
+        kb = KnowledgeBase(settings)
+        kb.add_documents(documents)
+        tool = RetrieveTool(knowledge_base=kb, k=options.k)
+        ollama, milvus = Client(host=url), MilvusClient(settings.milvus_uri)
+
+        def bare(query: str) -> list:
+            vector = ollama.embed(settings.embed_model, [query])["embeddings"][0]
+            return milvus.search(settings.collection, data=[vector], anns_field="vector",
+                                 limit=options.k, search_params={"metric_type": "COSINE"},
+                                 output_fields=["text", "source", "chunk_index", "metadata"])
+
+        def ours(query: str) -> object:
+            return tool.invoke({"name": "retrieve", "args": {"query": query},
+                                "id": str(uuid.uuid4()), "type": "tool_call"})
+
+        warm_until = time.perf_counter() + 15
+        while time.perf_counter() < warm_until:
+            for query in texts[:10]:
+                bare(query)
+                ours(query)
+        timings: dict[str, list[float]] = {"bare": [], "tool": []}
+        for _ in range(options.repeat):
+            for query in texts:
+                for name, fn in (("bare", bare), ("tool", ours)):
+                    started = time.perf_counter()
+                    fn(query)
+                    timings[name].append(time.perf_counter() - started)
+
+    print(f"query latency over {len(timings['tool'])} queries, k={options.k}, "
+          f"{len(documents)} passages (ms)")
+    for name, label in (("bare", "embed + MilvusClient.search (anchor)"),
+                        ("tool", "retrieve tool via ToolCall")):
+        values = timings[name]
+        print(f"  {label:38s} p50 {percentile(values, .5) * 1000:6.2f}   "
+              f"p95 {percentile(values, .95) * 1000:6.2f}")
+    for fraction, label in ((.5, "p50"), (.95, "p95")):
+        ratio = percentile(timings["tool"], fraction) / percentile(timings["bare"], fraction)
+        print(f"  {label} ratio tool / anchor: {ratio:.3f}   (goal <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
