@@ -4,7 +4,10 @@ Both run against the same collection and the same Ollama-protocol server, interl
 query by query so that both see the same conditions (Milvus Lite builds HNSW in the
 background after inserts; a warm-up phase lets it settle first).
 
-    python bench/query.py [--limit 5000] [--repeat 5] [--k 5]
+    python bench/query.py [--limit 5000] [--repeat 5] [--k 5] [--latency 0.0]
+
+With `--latency 0` the embedding server answers at once, the harshest case for a
+fixed overhead; a real model spends milliseconds per query embedding.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from ollama import Client
 from pymilvus import MilvusClient
 from rankwise.tools import KnowledgeBase, RetrieveTool, Settings
 
+# The parameters rankwise searches with, so the ratio isolates the wrapper's overhead.
+SEARCH_PARAMS = {"metric_type": "COSINE", "params": {"ef": 64}}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -28,12 +34,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds the server spends per embedding request")
     options = parser.parse_args()
 
     documents = [Document(page_content=r["text"], metadata={"source": r["_id"]})
                  for r in corpus(options.limit)]
     texts = [q["text"] for q in queries()]
-    with ollama_server() as url, tempfile.TemporaryDirectory() as tmp:
+    with ollama_server("--latency", str(options.latency)) as url, \
+            tempfile.TemporaryDirectory() as tmp:
         settings = Settings(ollama_host=url, milvus_uri=str(Path(tmp, "kb.db")))
         kb = KnowledgeBase(settings)
         kb.add_documents(documents)
@@ -43,7 +52,7 @@ def main() -> None:
         def bare(query: str) -> list:
             vector = ollama.embed(settings.embed_model, [query])["embeddings"][0]
             return milvus.search(settings.collection, data=[vector], anns_field="vector",
-                                 limit=options.k, search_params={"metric_type": "COSINE"},
+                                 limit=options.k, search_params=SEARCH_PARAMS,
                                  output_fields=["text", "source", "chunk_index", "metadata"])
 
         def ours(query: str) -> object:
@@ -64,7 +73,7 @@ def main() -> None:
                     timings[name].append(time.perf_counter() - started)
 
     print(f"query latency over {len(timings['tool'])} queries, k={options.k}, "
-          f"{len(documents)} passages (ms)")
+          f"{len(documents)} passages, server {options.latency * 1000:.0f} ms/request (ms)")
     for name, label in (("bare", "embed + MilvusClient.search (anchor)"),
                         ("tool", "retrieve tool via ToolCall")):
         values = timings[name]

@@ -132,6 +132,9 @@ class _Pipeline:
         while self.in_flight:
             self._land_oldest()
         self._delete_ready()
+        if self.unflushed:
+            # Buffered rows are searched by brute force; sealed ones get the HNSW index.
+            self.store.flush()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

@@ -1,6 +1,8 @@
-"""The `retrieve` LangChain tool and a `BaseRetriever`, both over a `KnowledgeBase`."""
+"""The `retrieve` LangChain tool and a `BaseRetriever`, both over a `KnowledgeBase`.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: LangChain reads `_run`'s type hints on
+every call, and real annotations spare it an `eval` each time.
+"""
 
 from typing import Any
 

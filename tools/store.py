@@ -27,7 +27,7 @@ from .hits import Hit
 from .settings import Settings
 
 MODEL_PROPERTY = "rankwise.embed_model"
-OUTPUT_FIELDS = ["id", "text", "source", "chunk_index", "metadata"]
+OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
 RRF_K = 60
 _QUERY_BATCH = 1000
 _QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
@@ -221,8 +221,9 @@ class MilvusStore:
         dense_params = {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
         if text is None:
             results = self.client.search(
-                self.name, data=[vector], anns_field="vector", limit=k, filter=expr,
+                self.name, data=[vector], anns_field="vector", limit=k,
                 output_fields=OUTPUT_FIELDS, search_params=dense_params,
+                **({"filter": expr} if expr else {}),
             )
         else:
             pool = max(k, 20)
