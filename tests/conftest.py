@@ -39,6 +39,7 @@ def _reset_ollama(request):
         server.per_item = 0.0
         server.max_in_flight = 0
         server.embed_models = {"nomic-embed-text": 256}
+        server.chat_reply = lambda body: "OK"
 
 
 @pytest.fixture

@@ -69,7 +69,8 @@ class FakeOllama:
         self.requests: list[tuple[str, dict]] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.chat_reply: Callable[[dict], str] = lambda body: "OK"
+        # Answers chat requests: a string, or {"content": str, "logprobs": [...]}.
+        self.chat_reply: Callable[[dict], str | dict] = lambda body: "OK"
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -134,11 +135,28 @@ class FakeOllama:
         if path == "/api/chat":
             if model not in self.chat_models:
                 return 404, {"error": f'model "{model}" not found, try pulling it first'}
-            content = self.chat_reply(body)
-            return 200, {"model": model, "message": {"role": "assistant", "content": content},
-                         "done": True, "done_reason": "stop",
-                         "prompt_eval_count": 10, "eval_count": 5}
+            return 200, self._chat(model, body)
         return 404, {"error": f"unknown path {path}"}
+
+    def _chat(self, model: str, body: dict) -> dict | list[dict]:
+        """A reply from `chat_reply`: one JSON object, or NDJSON chunks when streaming."""
+        answer = self.chat_reply(body)
+        content, logprobs = (answer, None) if isinstance(answer, str) else (
+            answer["content"], answer.get("logprobs"))
+        if not body.get("logprobs"):
+            logprobs = None
+        prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        pieces = re.findall(r"\S+\s*|\s+", content) or [""]
+        final = {"model": model, "done": True, "done_reason": "stop",
+                 "prompt_eval_count": max(1, len(prompt) // 4), "eval_count": len(pieces)}
+        if not body.get("stream", True):
+            message = {"role": "assistant", "content": content}
+            return {**final, "message": message, **({"logprobs": logprobs} if logprobs else {})}
+        chunks = [{"model": model, "done": False,
+                   "message": {"role": "assistant", "content": piece},
+                   **({"logprobs": logprobs} if logprobs and n == 0 else {})}
+                  for n, piece in enumerate(pieces)]
+        return [*chunks, {**final, "message": {"role": "assistant", "content": ""}}]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -171,9 +189,14 @@ class FakeOllama:
                         status, payload = fault.status, fault.body or {"error": "scripted fault"}
                     else:
                         status, payload = fake._answer(self.path, body)
-                    data = json.dumps(payload).encode()
+                    if isinstance(payload, list):
+                        kind = "application/x-ndjson"
+                        data = b"".join(json.dumps(line).encode() + b"\n" for line in payload)
+                    else:
+                        kind = "application/json"
+                        data = json.dumps(payload).encode()
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

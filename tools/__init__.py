@@ -16,6 +16,7 @@ from .filters import compile_filter
 from .hits import Hit, format_hits
 from .ingest import IngestReport
 from .knowledge_base import KnowledgeBase
+from .rerank import Reranker, RerankResult, RerankTool
 from .retrieve import KnowledgeBaseRetriever, RetrieveInput, RetrieveTool
 from .settings import Settings
 
@@ -31,6 +32,9 @@ __all__ = [
     "OllamaRequestError",
     "OllamaUnavailableError",
     "RankwiseError",
+    "RerankResult",
+    "RerankTool",
+    "Reranker",
     "RetrieveInput",
     "RetrieveTool",
     "Settings",

@@ -127,6 +127,10 @@ class KnowledgeBase:
         vector = self.embedder.embed_query(query)
         return store.search(vector, k, expr, text=query if mode == "hybrid" else None)
 
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Stored chunks by id, in the order given; unknown ids are left out."""
+        return self.store.get(ids)
+
     def count(self) -> int:
         """Chunks stored in the collection."""
         return self.store.count()

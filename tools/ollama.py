@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
 
 import httpx
 from ollama import ResponseError
 from tenacity import (
+    AsyncRetrying,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
@@ -69,13 +70,30 @@ def _retry_kwargs(attempts: int) -> dict:
     }
 
 
+def _raise_translated(exc: Exception, host: str, model: str) -> NoReturn:
+    translated = translate(exc, host=host, model=model)
+    if translated is exc:
+        raise exc
+    raise translated from exc
+
+
 def call_with_retry(fn: Callable[[], T], *, host: str, model: str, attempts: int) -> T:
     """Run `fn`, retrying transient faults with backoff; raise a rankwise error otherwise."""
     try:
         return Retrying(**_retry_kwargs(attempts))(fn)
     except Exception as exc:
-        translated = translate(exc, host=host, model=model)
-        if translated is exc:
-            raise
-        raise translated from exc
+        _raise_translated(exc, host, model)
+
+
+async def acall_with_retry(
+    fn: Callable[[], Awaitable[T]], *, host: str, model: str, attempts: int
+) -> T:
+    """Async twin of `call_with_retry`; `fn` makes a fresh awaitable per attempt."""
+    try:
+        async for attempt in AsyncRetrying(**_retry_kwargs(attempts)):
+            with attempt:
+                return await fn()
+    except Exception as exc:
+        _raise_translated(exc, host, model)
+    raise AssertionError("unreachable: the retry loop returns or raises")
 

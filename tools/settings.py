@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +37,20 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding request at most.")
     embed_batch_chars: int = Field(64_000, ge=1000, description="Characters per request at most.")
     embed_concurrency: int = Field(4, ge=1, le=64, description="Embedding requests in flight.")
+    chat_num_ctx: int = Field(
+        8192, ge=512, description="Context sent as num_ctx (capped by the model's own)."
+    )
+    rerank_strategy: Literal["pointwise", "listwise", "tournament", "none"] = Field(
+        "listwise", description="How the LLM reorders candidates."
+    )
+    rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates retrieved for rerank.")
+    rerank_top_k: int = Field(5, ge=1, le=100, description="Passages kept after rerank.")
+    rerank_window: int = Field(20, ge=2, le=100, description="Passages per listwise prompt.")
+    rerank_step: int = Field(10, ge=1, le=100, description="Sliding-window step.")
+    rerank_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight.")
+    rerank_passage_chars: int = Field(
+        2000, ge=100, description="Characters of one passage in a rerank prompt at most."
+    )
 
     @field_validator("ollama_host")
     @classmethod
@@ -55,11 +71,16 @@ class Settings(BaseSettings):
         return name
 
     @model_validator(mode="after")
-    def _overlap_below_size(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                 f"chunk_size ({self.chunk_size})"
+            )
+        if self.rerank_step > self.rerank_window:
+            raise ValueError(
+                f"rerank_step ({self.rerank_step}) must not exceed rerank_window "
+                f"({self.rerank_window}), or passages between windows are never compared"
             )
         return self
 

@@ -201,6 +201,14 @@ class MilvusStore:
                 found[row["source"]].add(row["id"])
         return found
 
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """The chunks with these ids, in the order asked (unknown ids are left out)."""
+        if self.dimension is None or not ids:
+            return []
+        rows = self.client.get(self.name, ids=list(ids), output_fields=OUTPUT_FIELDS)
+        by_id = {row["id"]: Hit.from_milvus(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
     def sources(self) -> set[str]:
         """Every source that has chunks in the collection."""
         return {row["source"] for row in self._query('id != ""', ["source"])}

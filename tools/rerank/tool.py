@@ -1,0 +1,79 @@
+"""The `rerank` LangChain tool: ToolCall in, ToolMessage with passages and the result out.
+
+No `from __future__ import annotations`, for the reason given in `rankwise.tools.retrieve`.
+"""
+
+import asyncio
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..hits import Hit, format_hits
+from ..knowledge_base import KnowledgeBase
+from .reranker import Reranker, RerankResult
+
+
+class RerankInput(BaseModel):
+    """Arguments of the `rerank` tool, as the model sees them."""
+
+    query: str = Field(description="The question the passages should answer.")
+    ids: list[str] | None = Field(
+        None,
+        description="Ids of passages returned by `retrieve`, to reorder. Omit them to "
+        "search the knowledge base and rerank its top candidates in one step.",
+    )
+    k: int | None = Field(None, ge=1, le=100, description="How many passages to keep.")
+
+
+class RerankTool(BaseTool):
+    """Reorder passages with an LLM; content = the best passages, artifact = the result."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str = "rerank"
+    description: str = (
+        "Reorder passages by relevance to a question with a careful reader and keep the "
+        "best. Pass the ids from `retrieve`, or only the question to search and rerank."
+    )
+    args_schema: type[BaseModel] = RerankInput
+    response_format: str = "content_and_artifact"
+    knowledge_base: KnowledgeBase
+    reranker: Reranker
+    top_n: int = Field(20, ge=1, le=200, description="Candidates searched when no ids given.")
+
+    def _candidates(self, query: str, ids: list[str] | None) -> list[Hit]:
+        if ids:
+            return self.knowledge_base.get(ids)
+        return self.knowledge_base.search(query, self.top_n)
+
+    @staticmethod
+    def _output(result: RerankResult) -> tuple[str, dict[str, Any]]:
+        return format_hits(list(result.hits)), result.model_dump()
+
+    @staticmethod
+    def _config(run_manager: Any) -> RunnableConfig | None:
+        return {"callbacks": run_manager.get_child()} if run_manager else None
+
+    def _run(
+        self,
+        query: str,
+        ids: list[str] | None = None,
+        k: int | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        hits = self._candidates(query, ids)
+        return self._output(self.reranker.rerank(query, hits, k, self._config(run_manager)))
+
+    async def _arun(
+        self,
+        query: str,
+        ids: list[str] | None = None,
+        k: int | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        hits = await asyncio.to_thread(self._candidates, query, ids)
+        result = await self.reranker.arerank(query, hits, k, self._config(run_manager))
+        return self._output(result)
