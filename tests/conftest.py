@@ -37,6 +37,7 @@ def _reset_ollama(request):
         server.requests.clear()
         server.latency = 0.0
         server.per_item = 0.0
+        server.chat_latency = 0.0
         server.max_in_flight = 0
         server.embed_models = {"nomic-embed-text": 256}
         server.chat_reply = lambda body: "OK"

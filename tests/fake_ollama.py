@@ -49,6 +49,11 @@ class Fault:
     body: dict | None = None  # error body to send with `status`
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs under concurrent clients (1 s stalls)
+
+
 class FakeOllama:
     """Start with `with FakeOllama() as server:`; `server.url` is its base URL."""
 
@@ -63,6 +68,7 @@ class FakeOllama:
         self.embed_models = dict(models or {"nomic-embed-text": 256})
         self.chat_models = set(chat_models)
         self.latency = latency
+        self.chat_latency = 0.0  # added to chat requests only
         self.per_item = per_item
         self._compute = threading.BoundedSemaphore(parallel) if parallel else None
         self.faults: dict[str, deque[Fault]] = {}
@@ -72,8 +78,7 @@ class FakeOllama:
         # Answers chat requests: a string, or {"content": str, "logprobs": [...]}.
         self.chat_reply: Callable[[dict], str | dict] = lambda body: "OK"
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -101,9 +106,11 @@ class FakeOllama:
         return [t for p, body in self.requests if p == "/api/embed" for t in body["input"]]
 
     # ---- protocol -----------------------------------------------------------------
-    def _simulate_compute(self, body: dict) -> None:
+    def _simulate_compute(self, path: str, body: dict) -> None:
         items = body.get("input")
         cost = self.latency + self.per_item * (len(items) if isinstance(items, list) else 1)
+        if "chat" in path:
+            cost += self.chat_latency
         if not cost:
             return
         if self._compute is None:
@@ -179,7 +186,7 @@ class FakeOllama:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
-                    fake._simulate_compute(body)
+                    fake._simulate_compute(self.path, body)
                     if fault and fault.delay:
                         time.sleep(fault.delay)
                     if fault and fault.drop:

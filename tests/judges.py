@@ -8,6 +8,7 @@ listwise ones. Noise and position bias make it an imperfect model on purpose.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import re
@@ -16,6 +17,7 @@ from collections.abc import Callable
 QUERY = re.compile(r"Query: (.*?)\n")
 LABELLED = re.compile(r"\[(\d+)\] <passage>\n(.*?)\n</passage>", re.S)
 SINGLE = re.compile(r"<passage>\n(.*?)\n</passage>", re.S)
+DOCUMENT = re.compile(r"Document ID: (\d+)\n```(.*?)```", re.S)  # LangChain's LLMListwiseRerank
 
 
 def first_user_prompt(body: dict) -> str:
@@ -24,7 +26,8 @@ def first_user_prompt(body: dict) -> str:
 
 class Judge:
     """`relevance(query, passage)` is the truth; `noise` is the s.d. of a seeded Gaussian
-    added per (query, passage); `position_bias` favours passages shown earlier in a list."""
+    added per (query, passage); with `position_bias` b, the k-th passage shown in a list
+    loses b * (k - 1) / 19 grade points: b at the 20th place, more further down."""
 
     def __init__(self, relevance: Callable[[str, str], float], *, noise: float = 0.0,
                  position_bias: float = 0.0, seed: int = 0) -> None:
@@ -41,20 +44,28 @@ class Judge:
         return value
 
     def __call__(self, body: dict) -> str | dict:
+        if body.get("format"):
+            return self.rank_documents(body)
         prompt = first_user_prompt(body)
         query = QUERY.search(prompt).group(1)
         labelled = LABELLED.findall(prompt)
         if labelled:
-            return self.rank(query, labelled)
+            order = self.order(query, [text for _, text in labelled])
+            return " > ".join(f"[{labelled[i][0]}]" for i in order)
         return self.grade(query, SINGLE.search(prompt).group(1))
 
-    def rank(self, query: str, labelled: list[tuple[str, str]]) -> str:
-        size = len(labelled)
-        scored = [
-            (self.perceived(query, text) + self.position_bias * (size - n) / size, -n, label)
-            for n, (label, text) in enumerate(labelled)
-        ]
-        return " > ".join(f"[{label}]" for *_, label in sorted(scored, reverse=True))
+    def order(self, query: str, texts: list[str]) -> list[int]:
+        """Positions of `texts` from most to least relevant, as this judge perceives them."""
+        return sorted(range(len(texts)), key=lambda n: (
+            -(self.perceived(query, texts[n]) - self.position_bias * n / 19), n))
+
+    def rank_documents(self, body: dict) -> str:
+        """LangChain's structured-output listwise prompt: JSON with ranked document ids."""
+        system = body["messages"][0]["content"]
+        query = first_user_prompt(body)
+        documents = DOCUMENT.findall(system)
+        order = self.order(query, [text for _, text in documents])
+        return json.dumps({"ranked_document_ids": [int(documents[i][0]) for i in order]})
 
     def grade(self, query: str, passage: str) -> dict:
         value = min(3.0, max(0.0, self.perceived(query, passage)))

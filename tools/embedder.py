@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.embeddings import Embeddings
 from langchain_ollama import OllamaEmbeddings
 
-from .ollama import call_with_retry
+from .ollama import call_with_retry, client_kwargs
 from .settings import Settings
 
 
@@ -23,7 +23,7 @@ class Embedder(Embeddings):
         self._client = OllamaEmbeddings(
             model=settings.embed_model,
             base_url=settings.ollama_host,
-            client_kwargs={"timeout": settings.request_timeout},
+            client_kwargs=client_kwargs(settings.request_timeout),
         )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

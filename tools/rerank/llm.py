@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_ollama import ChatOllama
 from ollama import AsyncClient
 
-from ..ollama import acall_with_retry
+from ..ollama import acall_with_retry, client_kwargs
 from ..settings import Settings
 
 CHARS_PER_TOKEN = 3  # conservative for English prose; keeps prompts inside num_ctx
@@ -32,7 +32,7 @@ async def context_length(settings: Settings) -> int:
     Also the fail-fast check: a model that is not pulled raises ModelNotFoundError here,
     before any rerank call goes out.
     """
-    client = AsyncClient(host=settings.ollama_host, timeout=settings.request_timeout)
+    client = AsyncClient(host=settings.ollama_host, **client_kwargs(settings.request_timeout))
     shown = await acall_with_retry(lambda: client.show(settings.chat_model),
                                    host=settings.ollama_host, model=settings.chat_model,
                                    attempts=settings.retry_attempts)
@@ -61,7 +61,7 @@ class ChatCaller:
         self._model = ChatOllama(
             model=settings.chat_model,
             base_url=settings.ollama_host,
-            client_kwargs={"timeout": settings.request_timeout},
+            client_kwargs=client_kwargs(settings.request_timeout),
         )
 
     def passage_chars(self, passages: int, reserved_tokens: int) -> int:

@@ -110,7 +110,8 @@ class _Run:
                           completion_tokens=reply.completion_tokens, status=status,
                           **details)
         self.calls.append(call)
-        log.debug("rerank call %s", call.model_dump())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("rerank call %s", call.model_dump())
 
     # ---- pointwise ----------------------------------------------------------------
     async def grade(self, position: int, round_: int) -> None:
