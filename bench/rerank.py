@@ -138,9 +138,10 @@ def judge_servers(judges: list[Judge], latency: float) -> Iterator[list[str]]:
 def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
     methods = {
         "no rerank": None,
-        "pointwise": Reranker(settings, strategy="pointwise", top_k=top_n),
-        "listwise (sliding)": Reranker(settings, strategy="listwise", top_k=top_n),
-        "tournament": Reranker(settings, strategy="tournament", top_k=top_n),
+        # nDCG@10 reads the whole order; top_k 10 is what the tournament must keep right.
+        "pointwise": Reranker(settings, strategy="pointwise", top_k=10),
+        "listwise (sliding)": Reranker(settings, strategy="listwise", top_k=10),
+        "tournament": Reranker(settings, strategy="tournament", top_k=10),
         "langchain LLMListwiseRerank": langchain_listwise(settings, top_n),
     }
     print(f"top-{top_n}, position bias {bias}:")

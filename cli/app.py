@@ -153,6 +153,62 @@ def search(
 
 
 @app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    rerank: Annotated[Optional[str], typer.Option(
+        help="pointwise, listwise, tournament or none \\[env: RANKWISE_RERANK_STRATEGY]")] = None,
+    mode: Annotated[str, typer.Option(help="pipeline, or agentic (the model decides).")] = (
+        "pipeline"),
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
+    thread: Annotated[Optional[str], typer.Option(
+        help="Conversation id: follow-ups on it see the earlier turns (kept in threads_db).")
+    ] = None,
+) -> None:
+    """Answer a question from the knowledge base, then list its sources."""
+    from contextlib import nullcontext
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from rankwise.graphs import ask as ask_graph
+    from rankwise.graphs import build_graph, stream_ask
+    from rankwise.tools import KnowledgeBase
+
+    def action() -> None:
+        settings = ctx.obj.settings()
+        saver = SqliteSaver.from_conn_string(settings.threads_db) if thread else nullcontext()
+        with saver as checkpointer:
+            graph = build_graph(KnowledgeBase(settings), mode=mode, rerank=rerank,
+                                checkpointer=checkpointer)
+            if stream:
+                answer = stream_ask(question, graph, thread_id=thread,
+                                    on_token=lambda t: typer.echo(t, nl=False))
+                typer.echo()
+            else:
+                answer = ask_graph(question, graph, thread_id=thread)
+                typer.echo(answer.text)
+        if answer.citations:
+            typer.secho("\nSources:", bold=True)
+        for cited in answer.citations:
+            typer.echo(f"  [{cited['n']}] {cited['source']}#{cited['chunk_index']}  "
+                       f"id={cited['id']}  score={cited['score']:.3f}")
+
+    _run(ctx, action)
+
+
+@app.command()
+def graph(
+    ctx: typer.Context,
+    mode: Annotated[str, typer.Option(help="pipeline or agentic.")] = "pipeline",
+) -> None:
+    """Print the LangGraph state machine as Mermaid (no network needed)."""
+    from rankwise.graphs import build_graph, to_mermaid
+    from rankwise.tools import KnowledgeBase
+
+    typer.echo(_run(ctx, lambda: to_mermaid(
+        build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode))))
+
+
+@app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check Ollama, the models, the embedding dimension and the Milvus store."""
     from rankwise.tools.doctor import run_checks

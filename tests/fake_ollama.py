@@ -75,7 +75,8 @@ class FakeOllama:
         self.requests: list[tuple[str, dict]] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        # Answers chat requests: a string, or {"content": str, "logprobs": [...]}.
+        # Answers chat requests: a string, or {"content": str, "logprobs": [...],
+        # "tool_calls": [(name, arguments), ...]}.
         self.chat_reply: Callable[[dict], str | dict] = lambda body: "OK"
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -148,19 +149,23 @@ class FakeOllama:
     def _chat(self, model: str, body: dict) -> dict | list[dict]:
         """A reply from `chat_reply`: one JSON object, or NDJSON chunks when streaming."""
         answer = self.chat_reply(body)
-        content, logprobs = (answer, None) if isinstance(answer, str) else (
-            answer["content"], answer.get("logprobs"))
+        if isinstance(answer, str):
+            answer = {"content": answer}
+        content, logprobs = answer.get("content", ""), answer.get("logprobs")
+        tool_calls = [{"function": {"name": name, "arguments": args}}
+                      for name, args in answer.get("tool_calls", [])]
         if not body.get("logprobs"):
             logprobs = None
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         pieces = re.findall(r"\S+\s*|\s+", content) or [""]
         final = {"model": model, "done": True, "done_reason": "stop",
                  "prompt_eval_count": max(1, len(prompt) // 4), "eval_count": len(pieces)}
+        calls = {"tool_calls": tool_calls} if tool_calls else {}
         if not body.get("stream", True):
-            message = {"role": "assistant", "content": content}
+            message = {"role": "assistant", "content": content, **calls}
             return {**final, "message": message, **({"logprobs": logprobs} if logprobs else {})}
         chunks = [{"model": model, "done": False,
-                   "message": {"role": "assistant", "content": piece},
+                   "message": {"role": "assistant", "content": piece, **(calls if n == 0 else {})},
                    **({"logprobs": logprobs} if logprobs and n == 0 else {})}
                   for n, piece in enumerate(pieces)]
         return [*chunks, {**final, "message": {"role": "assistant", "content": ""}}]

@@ -77,3 +77,33 @@ class Judge:
         return {"content": str(best),
                 "logprobs": [{"token": str(best), "logprob": alternatives[0]["logprob"],
                               "top_logprobs": alternatives}]}
+
+
+class ScriptedModel:
+    """A chat model for the graph's prompts: rerank prompts go to `judge`; rewrite prompts
+    get `rewrite(query)`; answer prompts get `answer(question, passages)`; with tools bound,
+    the first turn calls `retrieve` (unless `needs_documents(question)` is false)."""
+
+    def __init__(self, judge: Judge, *,
+                 answer: Callable[[str, str], str] = lambda q, p: "From the documents [1].",
+                 rewrite: Callable[[str], str] = lambda query: f"{query} explained",
+                 needs_documents: Callable[[str], bool] = lambda question: True) -> None:
+        self.judge, self.answer, self.rewrite = judge, answer, rewrite
+        self.needs_documents = needs_documents
+
+    def __call__(self, body: dict) -> str | dict:
+        messages = body["messages"]
+        if "<passage>" in first_user_prompt(body) or body.get("format"):
+            return self.judge(body)
+        last = messages[-1]["content"]
+        if last.startswith("A search of the user's documents"):
+            return self.rewrite(re.search(r"Last query: (.*)\n", last).group(1))
+        if body.get("tools"):
+            question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+            answered = messages[-1]["role"] == "tool"
+            if not answered and self.needs_documents(question):
+                return {"content": "", "tool_calls": [("retrieve", {"query": question})]}
+            passages = messages[-1]["content"] if answered else ""
+            return self.answer(question, passages) if answered else "Hello! No documents needed."
+        question = re.search(r"Question: (.*)\n", last).group(1)
+        return self.answer(question, last.split("Passages:", 1)[1])

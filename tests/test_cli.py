@@ -86,3 +86,35 @@ def test_filter_arguments_parse_into_typed_conditions():
         "source": {"$eq": "a.md"}, "page": {"$gte": 2, "$lt": 5}, "draft": {"$eq": False}}
     assert parse_filters(['{"lang": ["en", "de"]}']) == {"lang": ["en", "de"]}
     assert parse_filters(["title=[draft]"]) == {"title": {"$eq": "[draft]"}}
+
+
+def test_ask_prints_the_answer_then_its_sources_and_keeps_threads(env, docs, ollama, tmp_path):
+    from judges import Judge, ScriptedModel
+
+    ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0 if "ninety" in p else 0.0),
+                                      answer=lambda q, p: "Every ninety days [1].")
+    env = {**env, "RANKWISE_THREADS_DB": str(tmp_path / "threads.sqlite")}
+    rankwise("ingest", str(docs), "-q", env=env)
+
+    result = rankwise("ask", "How often are keys rotated?", "--rerank", "pointwise",
+                      "--thread", "t1", env=env)
+
+    assert result.returncode == 0, result.stderr
+    answer, sources = result.stdout.split("Sources:")
+    assert answer.strip() == "Every ninety days [1]."
+    assert "[1]" in sources and "keys.rst#0" in sources and "score=" in sources
+
+    streamed = rankwise("ask", "And old keys?", "--stream", "--thread", "t1",
+                        "--rerank", "none", env=env)
+    assert streamed.stdout.startswith("Every ninety days [1].\n")
+    prompt = [b for p, b in ollama.requests if p == "/api/chat"][-1]["messages"]
+    assert "How often are keys rotated?" in [m["content"] for m in prompt]
+
+    empty = rankwise("ask", " ", env=env)
+    assert empty.returncode == 1 and "question is empty" in empty.stderr
+
+
+def test_graph_prints_mermaid(env):
+    result = rankwise("graph", "--mode", "agentic", env=env)
+    assert result.returncode == 0
+    assert "graph TD" in result.stdout and "tools" in result.stdout

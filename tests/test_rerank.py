@@ -300,3 +300,9 @@ async def test_rerank_tool_async(settings, ollama):
                                   "id": "c3", "type": "tool_call"})
 
     assert message.artifact["hits"][0]["source"] == "b"
+
+
+def test_pointwise_grades_even_a_single_passage(settings, ollama):
+    ollama.chat_reply = lambda body: "0"
+    result = Reranker(settings, strategy="pointwise").rerank("q", make_hits(1))
+    assert result.llm_calls == 1 and result.hits[0].rerank_score == 0.0

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     rerank_window: int = Field(20, ge=2, le=100, description="Passages per listwise prompt.")
     rerank_step: int = Field(10, ge=1, le=100, description="Sliding-window step.")
     rerank_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight.")
+    threads_db: str = Field(
+        "./rankwise-threads.sqlite", description="SQLite file keeping `ask --thread` threads."
+    )
     rerank_passage_chars: int = Field(
         2000, ge=100, description="Characters of one passage in a rerank prompt at most."
     )

@@ -76,7 +76,8 @@ class ChatCaller:
         async with self._semaphore:
             started = time.perf_counter()
             message: AIMessage = await acall_with_retry(
-                lambda: self._model.ainvoke(messages, self.config, options=options, **extra),
+                lambda: self._model.ainvoke(messages, self.config, options=options,
+                                            stream=False, **extra),
                 host=self.settings.ollama_host, model=self.settings.chat_model,
                 attempts=self.settings.retry_attempts,
             )

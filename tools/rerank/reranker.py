@@ -262,7 +262,8 @@ class Reranker:
         hits = list(hits)
         run: _Run | None = None
         try:
-            if self.strategy == "none" or len(hits) < 2:
+            ordering_needs_two = self.strategy != "pointwise" and len(hits) < 2
+            if self.strategy == "none" or not hits or ordering_needs_two:
                 order = list(range(len(hits)))
             else:
                 if self._num_ctx is None:

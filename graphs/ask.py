@@ -1,0 +1,88 @@
+"""`ask`: one question through the graph, answer and sources back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from langgraph.graph.state import CompiledStateGraph
+from rankwise.tools import EmptyQueryError
+from rankwise.tools.ollama import translate
+
+from .builder import build_graph
+
+ANSWERING_NODES = ("generate", "agent")
+
+
+@dataclass
+class Answer:
+    """The answer text, the passages it cites, and the thread to ask follow-ups on."""
+
+    text: str
+    citations: list[dict[str, Any]]
+    passages: list[dict[str, Any]]
+    thread_id: str
+    invalid_citations: int = 0
+    state: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _answer(state: dict[str, Any], thread: str) -> Answer:
+    return Answer(text=state.get("answer", ""), citations=state.get("citations", []),
+                  passages=state.get("passages", []), thread_id=thread,
+                  invalid_citations=state.get("invalid_citations", 0), state=state)
+
+
+@contextmanager
+def _clear_errors(graph: CompiledStateGraph) -> Iterator[None]:
+    """Re-raise Ollama faults that outlasted the retries as errors that name the fix."""
+    try:
+        yield
+    except Exception as exc:
+        settings = getattr(graph, "rankwise_settings", None)
+        clear = exc if settings is None else translate(
+            exc, host=settings.ollama_host, model=settings.chat_model)
+        if clear is exc:
+            raise
+        raise clear from exc
+
+
+def _start(question: str, graph: CompiledStateGraph | None, thread_id: str | None,
+           build: dict[str, Any]) -> tuple[CompiledStateGraph, str, dict, dict]:
+    if not question or not question.strip():
+        raise EmptyQueryError("the question is empty: ask something")
+    thread = thread_id or uuid.uuid4().hex
+    return (graph or build_graph(**build), thread, {"messages": [HumanMessage(question)]},
+            {"configurable": {"thread_id": thread}})
+
+
+def ask(question: str, graph: CompiledStateGraph | None = None, *,
+        thread_id: str | None = None, **build: Any) -> Answer:
+    """Ask the knowledge base. Without `graph`, one is built from `build`'s arguments."""
+    graph, thread, inputs, config = _start(question, graph, thread_id, build)
+    with _clear_errors(graph):
+        return _answer(graph.invoke(inputs, config), thread)
+
+
+async def aask(question: str, graph: CompiledStateGraph | None = None, *,
+               thread_id: str | None = None, **build: Any) -> Answer:
+    """Async `ask`."""
+    graph, thread, inputs, config = _start(question, graph, thread_id, build)
+    with _clear_errors(graph):
+        return _answer(await graph.ainvoke(inputs, config), thread)
+
+
+def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
+               on_token: Callable[[str], object], thread_id: str | None = None,
+               **build: Any) -> Answer:
+    """`ask`, handing the answer's tokens to `on_token` as the model produces them."""
+    graph, thread, inputs, config = _start(question, graph, thread_id, build)
+    with _clear_errors(graph):
+        for chunk, meta in graph.stream(inputs, config, stream_mode="messages"):
+            if (isinstance(chunk, AIMessageChunk) and chunk.content
+                    and meta.get("langgraph_node") in ANSWERING_NODES):
+                on_token(chunk.text)
+        return _answer(graph.get_state(config).values, thread)

@@ -1,0 +1,220 @@
+"""The rankwise graph: retrieval, rerank and generation as a LangGraph `StateGraph`.
+
+Two modes from one builder:
+
+- **pipeline**: prepare -> retrieve -> rerank -> generate, with a bounded query rewrite
+  when nothing relevant survives the rerank;
+- **agentic**: a chat model with the `retrieve` and `rerank` tools bound decides whether
+  the question needs the documents; `ToolNode` runs its calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+from langchain_ollama import ChatOllama
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Checkpointer, RetryPolicy
+from rankwise.tools import (
+    EmptyQueryError,
+    Hit,
+    KnowledgeBase,
+    Reranker,
+    RerankTool,
+    RetrieveTool,
+    Settings,
+    format_hits,
+)
+from rankwise.tools.ollama import client_kwargs, is_transient
+from rankwise.tools.rerank import Strategy
+
+from .citations import check_citations
+from .prompts import AGENT_SYSTEM, ANSWER_HUMAN, ANSWER_SYSTEM, NOT_IN_DOCUMENTS, REWRITE
+from .state import RagState
+
+Mode = Literal["pipeline", "agentic"]
+
+
+def ollama_chat_model(settings: Settings) -> ChatOllama:
+    """The chat model the graph answers with: Ollama, `num_ctx` sent explicitly."""
+    return ChatOllama(model=settings.chat_model, base_url=settings.ollama_host,
+                      num_ctx=settings.chat_num_ctx, temperature=0,
+                      client_kwargs=client_kwargs(settings.request_timeout))
+
+
+def _since_last_question(messages: list[AnyMessage]) -> list[AnyMessage]:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return messages[index + 1:]
+    return messages
+
+
+def _tool_passages(messages: list[AnyMessage]) -> list[dict[str, Any]]:
+    """The passages of the latest retrieve/rerank ToolMessage answering this question."""
+    for message in reversed(_since_last_question(messages)):
+        if isinstance(message, ToolMessage) and message.artifact:
+            artifact = message.artifact
+            return artifact["hits"] if isinstance(artifact, dict) else list(artifact)
+    return []
+
+
+class _Nodes:
+    """The graph's node functions, sharing the knowledge base, reranker and chat model."""
+
+    def __init__(self, kb: KnowledgeBase, reranker: Reranker, model: BaseChatModel, *,
+                 top_n: int, top_k: int, max_rewrites: int, max_tool_rounds: int,
+                 min_score: float, min_grade: float, tools: list) -> None:
+        self.kb, self.reranker, self.model = kb, reranker, model
+        self.top_n, self.top_k = top_n, top_k
+        self.max_rewrites, self.max_tool_rounds = max_rewrites, max_tool_rounds
+        self.min_score, self.min_grade = min_score, min_grade
+        self.tools = tools
+
+    def prepare(self, state: RagState) -> dict:
+        question = next((m.text for m in reversed(state["messages"])
+                         if isinstance(m, HumanMessage)), "")
+        if not question.strip():
+            raise EmptyQueryError("the question is empty: ask something")
+        return {"question": question, "query": question, "candidates": [], "passages": [],
+                "answer": "", "citations": [], "rewrites": 0, "invalid_citations": 0,
+                "errors": []}
+
+    # ---- pipeline -----------------------------------------------------------------
+    def retrieve(self, state: RagState) -> dict:
+        hits = self.kb.search(state["query"], self.top_n)
+        return {"candidates": [hit.model_dump() for hit in hits]}
+
+    def rerank(self, state: RagState, config: RunnableConfig) -> dict:
+        hits = [Hit(**candidate) for candidate in state["candidates"]]
+        result = self.reranker.rerank(state["question"], hits, self.top_k, config)
+        return {"passages": [hit.model_dump() for hit in result.hits],
+                "errors": [*state.get("errors", []), *([result.error] if result.error else [])]}
+
+    def relevant(self, passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Passages graded at least `min_grade`, or ungraded ones scoring `min_score`."""
+        return [p for p in passages
+                if (p["rerank_score"] >= self.min_grade if p.get("rerank_score") is not None
+                    else p["score"] >= self.min_score)]
+
+    def route(self, state: RagState) -> Literal["generate", "rewrite"]:
+        if self.relevant(state.get("passages", [])):
+            return "generate"
+        return "rewrite" if state.get("rewrites", 0) < self.max_rewrites else "generate"
+
+    def rewrite(self, state: RagState) -> dict:
+        reply = self.model.invoke([HumanMessage(
+            REWRITE.format(question=state["question"], query=state["query"]))])
+        lines = [line.strip().strip('"') for line in reply.text.splitlines() if line.strip()]
+        return {"query": lines[0] if lines else state["question"],
+                "rewrites": state.get("rewrites", 0) + 1}
+
+    def generate(self, state: RagState) -> dict:
+        passages = self.relevant(state.get("passages", []))
+        if not passages:
+            return {"answer": NOT_IN_DOCUMENTS, "citations": [], "passages": [],
+                    "messages": [AIMessage(NOT_IN_DOCUMENTS)]}
+        history = [m for m in state["messages"][:-1]
+                   if isinstance(m, HumanMessage) or (isinstance(m, AIMessage)
+                                                      and not m.tool_calls)]
+        prompt = ANSWER_HUMAN.format(question=state["question"],
+                                     passages=format_hits([Hit(**p) for p in passages]))
+        reply = self.model.invoke([SystemMessage(ANSWER_SYSTEM), *history, HumanMessage(prompt)])
+        answer, citations, invalid = check_citations(reply.text, passages)
+        return {"answer": answer, "citations": citations, "invalid_citations": invalid,
+                "passages": passages, "messages": [AIMessage(answer)]}
+
+    # ---- agentic ------------------------------------------------------------------
+    def agent(self, state: RagState) -> dict:
+        rounds = sum(1 for m in _since_last_question(state["messages"])
+                     if isinstance(m, AIMessage) and m.tool_calls)
+        model = (self.model if rounds >= self.max_tool_rounds
+                 else self.model.bind_tools(self.tools))
+        reply = model.invoke([SystemMessage(AGENT_SYSTEM), *state["messages"]])
+        return {"messages": [reply]}
+
+    def finalize(self, state: RagState) -> dict:
+        last = state["messages"][-1]
+        passages = _tool_passages(state["messages"])
+        answer, citations, invalid = check_citations(last.text, passages)
+        update: dict[str, Any] = {"answer": answer, "citations": citations,
+                                  "invalid_citations": invalid, "passages": passages}
+        if invalid:
+            update["messages"] = [AIMessage(answer, id=last.id)]
+        return update
+
+
+def build_graph(
+    knowledge_base: KnowledgeBase | None = None,
+    *,
+    mode: Mode = "pipeline",
+    rerank: Strategy | None = None,
+    reranker: Reranker | None = None,
+    chat_model: BaseChatModel | None = None,
+    checkpointer: Checkpointer = None,
+    top_n: int | None = None,
+    top_k: int | None = None,
+    max_rewrites: int = 1,
+    max_tool_rounds: int = 3,
+    min_score: float = 0.0,
+    min_grade: float = 1.0,
+) -> CompiledStateGraph:
+    """A compiled rankwise graph. Settings come from the knowledge base's `Settings`.
+
+    `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
+    bounds query rewrites when nothing relevant survives (pipeline mode); `max_tool_rounds`
+    bounds tool-calling rounds per question (agentic mode). A passage counts as relevant
+    when its rerank grade is at least `min_grade` or, ungraded, its score at least
+    `min_score`. Any LangGraph checkpointer keeps conversations per `thread_id`.
+    """
+    kb = knowledge_base or KnowledgeBase()
+    settings = kb.settings
+    top_n = top_n or settings.rerank_top_n
+    top_k = top_k or settings.rerank_top_k
+    reranker = reranker or Reranker(settings, strategy=rerank, top_k=top_k)
+    model = chat_model or ollama_chat_model(settings)
+    tools = [RetrieveTool(knowledge_base=kb, k=top_k),
+             RerankTool(knowledge_base=kb, reranker=reranker, top_n=top_n)]
+    nodes = _Nodes(kb, reranker, model, top_n=top_n, top_k=top_k, max_rewrites=max_rewrites,
+                   max_tool_rounds=max_tool_rounds, min_score=min_score, min_grade=min_grade,
+                   tools=tools)
+    # Only transient faults (refused connection, timeout, 5xx) are retried, with backoff.
+    retry = RetryPolicy(max_attempts=settings.retry_attempts, initial_interval=0.2,
+                        retry_on=is_transient)
+
+    graph = StateGraph(RagState)
+    graph.add_node("prepare", nodes.prepare)
+    graph.add_edge(START, "prepare")
+    if mode == "pipeline":
+        graph.add_node("retrieve", nodes.retrieve)
+        graph.add_node("rerank", nodes.rerank)
+        graph.add_node("rewrite", nodes.rewrite, retry_policy=retry)
+        graph.add_node("generate", nodes.generate, retry_policy=retry)
+        graph.add_edge("prepare", "retrieve")
+        graph.add_edge("retrieve", "rerank")
+        graph.add_conditional_edges("rerank", nodes.route, ["generate", "rewrite"])
+        graph.add_edge("rewrite", "retrieve")
+        graph.add_edge("generate", END)
+    elif mode == "agentic":
+        graph.add_node("agent", nodes.agent, retry_policy=retry)
+        graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+        graph.add_node("finalize", nodes.finalize)
+        graph.add_edge("prepare", "agent")
+        graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: "finalize"})
+        graph.add_edge("tools", "agent")
+        graph.add_edge("finalize", END)
+    else:
+        raise ValueError(f"mode must be 'pipeline' or 'agentic', got {mode!r}")
+    compiled = graph.compile(checkpointer=checkpointer, name=f"rankwise-{mode}")
+    compiled.rankwise_settings = settings  # lets `ask` name the host and model in errors
+    return compiled

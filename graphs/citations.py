@@ -1,0 +1,34 @@
+"""Checking an answer's [n] citations against the passages it was given."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+def check_citations(
+    answer: str, passages: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], int]:
+    """The answer without citations to passages it was not given, the passages it cites
+    (in order of first citation), and how many invented citations were removed."""
+    cited: dict[int, None] = {}
+    invalid = 0
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal invalid
+        number = int(match.group(1))
+        if 1 <= number <= len(passages):
+            cited[number] = None
+            return match.group(0)
+        invalid += 1
+        return ""
+
+    cleaned = _CITATION.sub(keep, answer)
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned) if invalid else cleaned
+    citations = [
+        {"n": n, **{k: passages[n - 1].get(k) for k in ("id", "source", "chunk_index", "score")}}
+        for n in cited
+    ]
+    return cleaned, citations, invalid
