@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "trec-dl19-subset"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fake_ollama import FakeOllama  # noqa: E402
+from judges import Judge  # noqa: E402
 
 
 def require_data() -> Path:
@@ -53,3 +58,52 @@ def ollama_server(*args: str) -> Iterator[str]:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def qrels() -> dict[str, dict[str, float]]:
+    """Graded judgements: query id -> corpus id -> grade (no header line in this set)."""
+    judged: dict[str, dict[str, float]] = {}
+    for line in (require_data() / "qrels" / "test.tsv").read_text().splitlines():
+        query_id, doc_id, grade = line.split("\t")
+        judged.setdefault(query_id, {})[doc_id] = float(grade)
+    return judged
+
+
+def trec_grade(asked: list[dict], judged: dict[str, dict[str, float]]
+               ) -> Callable[[str, str], float]:
+    """relevance(query text, passage text) from the judgements, for a simulated judge."""
+    text_to_query = {q["text"]: q["_id"] for q in asked}
+    passage_to_doc = {row["text"][:200]: row["_id"] for row in corpus()}
+
+    def grade(query: str, passage: str) -> float:
+        doc = passage_to_doc.get(passage.split("\n\n", 1)[-1][:200], "")
+        return judged.get(text_to_query.get(query, ""), {}).get(doc, 0.0)
+
+    return grade
+
+
+def _serve(connection, judge: Judge, latency: float) -> None:
+    with FakeOllama(models={"nomic-embed-text": 768}) as server:
+        server.chat_reply = judge
+        server.chat_latency = latency
+        connection.send(server.url)
+        connection.recv()
+
+
+@contextmanager
+def judge_servers(judges: list[Judge], latency: float) -> Iterator[list[str]]:
+    """One Ollama-protocol server process per judge (forked: judges need no pickling)."""
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    for judge in judges:
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, judge, latency), daemon=True)
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    try:
+        yield [pipe.recv() for pipe in pipes]
+    finally:
+        for pipe, process in zip(pipes, processes):
+            pipe.send("stop")
+            process.join(5)

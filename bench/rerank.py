@@ -14,34 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from _support import DATA, ROOT, corpus, queries
-
-sys.path.insert(0, str(ROOT / "tests"))
-
-from fake_ollama import FakeOllama  # noqa: E402
-from judges import Judge  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from rankwise.tools import Hit, KnowledgeBase, Reranker, Settings  # noqa: E402
-from rankwise.tools.metrics import ndcg_at_k  # noqa: E402
+from _support import corpus, judge_servers, qrels, queries, trec_grade
+from judges import Judge
+from langchain_core.documents import Document
+from rankwise.tools import Hit, KnowledgeBase, Reranker, Settings
+from rankwise.tools.metrics import ndcg_at_k
 
 CONCURRENCY = 8
-
-
-def qrels() -> dict[str, dict[str, float]]:
-    judged: dict[str, dict[str, float]] = {}
-    for line in (DATA / "qrels" / "test.tsv").read_text().splitlines():
-        query_id, doc_id, grade = line.split("\t")
-        judged.setdefault(query_id, {})[doc_id] = float(grade)
-    return judged
 
 
 def langchain_listwise(settings: Settings, top_k: int):
@@ -72,23 +57,17 @@ def main() -> None:
     parser.add_argument("--top-n", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--noise", type=float, default=0.7, help="judge noise (grade s.d.)")
     parser.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0],
-                        help="position bias (grades gained by the first passage)")
+                        help="position bias (grade points lost by the 20th passage shown)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per LLM call")
     parser.add_argument("--queries", type=int, default=0, help="limit (0 = all judged)")
     options = parser.parse_args()
 
     judged = qrels()
-    texts_to_ids: dict[str, str] = {}
-    documents = []
-    for row in corpus():
-        texts_to_ids[row["text"][:200]] = row["_id"]
-        documents.append(Document(page_content=row["text"], metadata={"source": row["_id"]}))
     asked = [q for q in queries() if q["_id"] in judged]
     asked = asked[: options.queries] if options.queries else asked
-
-    def grade(query: str, passage: str) -> float:
-        query_id = next(q["_id"] for q in asked if q["text"] == query)
-        return judged[query_id].get(texts_to_ids.get(passage[:200], ""), 0.0)
+    documents = [Document(page_content=row["text"], metadata={"source": row["_id"]})
+                 for row in corpus()]
+    grade = trec_grade(asked, judged)
 
     judges = [Judge(grade, noise=options.noise, position_bias=b) for b in options.bias]
     with judge_servers(judges, options.latency) as urls, tempfile.TemporaryDirectory() as tmp:
@@ -106,33 +85,6 @@ def main() -> None:
             judged_settings = settings.model_copy(update={"ollama_host": url})
             for top_n in options.top_n:
                 run_configuration(judged_settings, asked, judged, candidates, top_n, bias)
-
-
-def _serve(connection, judge: Judge, latency: float) -> None:
-    with FakeOllama(models={"nomic-embed-text": 768}) as server:
-        server.chat_reply = judge
-        server.chat_latency = latency
-        connection.send(server.url)
-        connection.recv()
-
-
-@contextmanager
-def judge_servers(judges: list[Judge], latency: float) -> Iterator[list[str]]:
-    """One Ollama-protocol server process per judge (forked: judges need no pickling)."""
-    context = multiprocessing.get_context("fork")
-    pipes, processes = [], []
-    for judge in judges:
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, judge, latency), daemon=True)
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
-    try:
-        yield [pipe.recv() for pipe in pipes]
-    finally:
-        for pipe, process in zip(pipes, processes):
-            pipe.send("stop")
-            process.join(5)
 
 
 def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:

@@ -208,6 +208,52 @@ def graph(
         build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode))))
 
 
+_SEARCHES = ("dense", "hybrid")
+_RERANKS = ("none", "pointwise", "listwise", "tournament")
+
+
+@app.command("eval")
+def evaluate_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(
+        help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
+    rerank: Annotated[list[str], typer.Option(
+        help="none, pointwise, listwise, tournament (repeatable).")] = ["none"],
+    search: Annotated[list[str], typer.Option(help="dense, hybrid (repeatable).")] = ["dense"],
+    top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Measure retrieval and rerank quality (nDCG@10, Recall@k, MRR@10) and cost."""
+    for value, allowed, name in ((rerank, _RERANKS, "--rerank"), (search, _SEARCHES, "--search")):
+        if bad := [v for v in value if v not in allowed]:
+            raise typer.BadParameter(f"{bad[0]!r}: choose from {', '.join(allowed)}",
+                                     param_hint=name)
+    from rankwise.tools.evaluation import evaluate, load_beir
+
+    report = _run(ctx, lambda: evaluate(load_beir(dataset), ctx.obj.settings(), searches=search,
+                                        reranks=rerank, top_n=top_n, k=k))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.dataset}: {report.queries} judged queries, top-{top_n}")
+    for column in ("configuration", "nDCG@10", f"Recall@{k}", "MRR@10", "LLM calls/q",
+                   "tokens/q", "s/query"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for row in report.results:
+        table.add_row(row.name, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_k:.4f}",
+                      f"{row.mrr_at_10:.4f}", f"{row.llm_calls:.1f}", f"{row.tokens:.0f}",
+                      f"{row.seconds:.3f}")
+    console = Console()
+    (console if console.is_terminal else Console(width=120)).print(table)
+    typer.echo(f"qrels naming unknown documents: {report.unknown_documents}, unknown queries: "
+               f"{report.unknown_queries}; ingest {report.ingest_seconds:.1f} s, "
+               f"total {report.seconds:.1f} s")
+
+
 @app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check Ollama, the models, the embedding dimension and the Milvus store."""

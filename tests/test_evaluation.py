@@ -1,0 +1,117 @@
+"""`rankwise eval`: BEIR datasets, metrics per configuration, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from judges import Judge
+from test_cli import rankwise
+
+from rankwise.tools.evaluation import DatasetError, evaluate, load_beir
+
+CORPUS = {
+    "d1": "Nightly backups are kept for thirty days.",
+    "d2": "Backups run at two in the morning every night.",
+    "d3": "Signing keys rotate every ninety days.",
+    "d4": "Old keys stay valid for a week after rotation.",
+    "d5": "The cafeteria serves soup on Mondays.",
+    "d6": "Fish is served on Fridays in the cafeteria.",
+}
+QUERIES = {"q1": "how long are backups kept", "q2": "when do keys rotate",
+           "q3": "what food is served", "q4": "a query nobody judged"}
+QRELS = [("q1", "d1", 3), ("q1", "d2", 1), ("q2", "d3", 3), ("q2", "d4", 2),
+         ("q3", "d6", 2), ("q3", "d5", 2), ("q3", "d404", 1), ("q9", "d1", 1)]
+
+
+def write_dataset(root: Path, header: bool = True) -> Path:
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(
+        json.dumps({"_id": i, "title": "", "text": t}) for i, t in CORPUS.items()))
+    (root / "queries.jsonl").write_text("\n".join(
+        json.dumps({"_id": i, "text": t}) for i, t in QUERIES.items()))
+    lines = (["query-id\tcorpus-id\tscore"] if header else []) + [
+        f"{q}\t{d}\t{g}" for q, d, g in QRELS]
+    (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def dataset_dir(tmp_path) -> Path:
+    return write_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture
+def perfect_judge(ollama):
+    grades = {(QUERIES[q], CORPUS[d]): g for q, d, g in QRELS if d in CORPUS and q in QUERIES}
+    ollama.chat_reply = Judge(lambda query, passage: grades.get((query, passage), 0.0))
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_load_beir_counts_qrels_naming_unknown_documents_or_queries(tmp_path, header):
+    dataset = load_beir(write_dataset(tmp_path / "d", header=header))
+
+    assert dataset.judged_queries == ["q1", "q2", "q3"]
+    assert dataset.qrels["q3"] == {"d6": 2.0, "d5": 2.0}
+    assert (dataset.unknown_documents, dataset.unknown_queries) == (1, 1)
+
+
+def test_reranking_with_a_perfect_judge_reaches_ideal_ndcg(settings, dataset_dir, perfect_judge):
+    report = evaluate(load_beir(dataset_dir), settings, reranks=["none", "pointwise"], top_n=6)
+
+    dense, pointwise = report.results
+    assert (dense.name, pointwise.name) == ("dense", "dense+pointwise")
+    assert pointwise.ndcg_at_10 == pytest.approx(1.0)
+    assert pointwise.mrr_at_10 == pytest.approx(1.0) and pointwise.recall_at_k == 1.0
+    assert dense.ndcg_at_10 <= pointwise.ndcg_at_10
+    assert dense.llm_calls == 0 and pointwise.llm_calls == 6 and pointwise.tokens > 0
+    assert report.queries == 3 and report.unknown_documents == 1
+
+
+def test_a_second_run_reuses_the_collection(settings, dataset_dir, ollama):
+    evaluate(load_beir(dataset_dir), settings, searches=["dense", "hybrid"])
+    ollama.requests.clear()
+
+    evaluate(load_beir(dataset_dir), settings, searches=["dense", "hybrid"])
+
+    embedded = [t for p, b in ollama.requests if p == "/api/embed" for t in b["input"]]
+    assert sorted(embedded) == sorted([QUERIES[q] for q in ("q1", "q2", "q3")] * 2)
+
+
+def test_malformed_lines_name_their_file_and_line(tmp_path):
+    root = write_dataset(tmp_path / "bad")
+    lines = (root / "corpus.jsonl").read_text().splitlines()
+    lines[2] = '{"_id": "d3", "text": unquoted}'
+    (root / "corpus.jsonl").write_text("\n".join(lines))
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:3: not valid JSON"):
+        load_beir(root)
+
+    root = write_dataset(tmp_path / "bad2")
+    with (root / "qrels" / "test.tsv").open("a") as qrels:
+        qrels.write("q1\td1\thigh\n")
+    with pytest.raises(DatasetError, match=r"test\.tsv:10: grade 'high' is not a number"):
+        load_beir(root)
+
+    with pytest.raises(DatasetError, match="queries.jsonl is missing"):
+        load_beir(tmp_path / "nothing")
+
+
+def test_cli_eval_prints_a_table_and_json(dataset_dir, ollama, perfect_judge, tmp_path):
+    import os
+
+    env = {**os.environ, "OLLAMA_HOST": ollama.url,
+           "RANKWISE_MILVUS_URI": str(tmp_path / "eval.db")}
+    table = rankwise("eval", str(dataset_dir), "--rerank", "none", "--rerank", "tournament",
+                     env=env)
+    assert table.returncode == 0, table.stderr
+    assert "nDCG@10" in table.stdout and "dense+tournament" in table.stdout
+    assert "unknown documents: 1" in table.stdout
+
+    as_json = json.loads(rankwise("eval", str(dataset_dir), "--search", "hybrid", "--json",
+                                  env=env).stdout)
+    assert [r["configuration"] for r in as_json["results"]] == ["hybrid"]
+    assert as_json["queries"] == 3
+
+    bad = rankwise("eval", str(dataset_dir), "--rerank", "magic", env=env)
+    assert bad.returncode == 2 and "magic" in bad.stderr

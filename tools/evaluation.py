@@ -1,0 +1,205 @@
+"""Evaluation on judged data in BEIR layout: is reranking worth its latency here?
+
+A dataset directory holds `corpus.jsonl` ({"_id", "title"?, "text"}), `queries.jsonl`
+({"_id", "text"}) and `qrels/test.tsv` (query-id, corpus-id, grade; a header line is
+optional). The corpus is ingested into its own collection (unchanged documents cost
+nothing on a re-run), every judged query is searched, and each configuration is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+
+from .errors import RankwiseError
+from .knowledge_base import KnowledgeBase
+from .metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from .rerank import Reranker, Strategy
+from .settings import Settings
+
+SearchMode = Literal["dense", "hybrid"]
+
+
+class DatasetError(RankwiseError, ValueError):
+    """A dataset file is missing or malformed; the message names the file and line."""
+
+
+@dataclass
+class Dataset:
+    """Queries and judgements in memory; the corpus stays on disk and is streamed."""
+
+    root: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, float]]
+    corpus_ids: set[str]
+    unknown_documents: int = 0
+    unknown_queries: int = 0
+
+    @property
+    def judged_queries(self) -> list[str]:
+        return [q for q in self.queries if q in self.qrels]
+
+    def documents(self) -> Iterator[Document]:
+        """The corpus as Documents whose source is the corpus id."""
+        for row, _ in _jsonl(self.root / "corpus.jsonl"):
+            title = row.get("title") or ""
+            text = f"{title}\n\n{row['text']}" if title else row["text"]
+            yield Document(page_content=text, metadata={"source": str(row["_id"])})
+
+
+def _jsonl(path: Path) -> Iterator[tuple[dict[str, Any], int]]:
+    if not path.exists():
+        raise DatasetError(f"{path} is missing: a BEIR dataset has corpus.jsonl, "
+                           "queries.jsonl and qrels/test.tsv")
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "_id" not in row or "text" not in row:
+                raise DatasetError(f'{path}:{number}: a row needs "_id" and "text"')
+            yield row, number
+
+
+def load_beir(root: str | Path) -> Dataset:
+    """Read a BEIR-layout dataset; qrels naming unknown queries or documents are counted."""
+    root = Path(root)
+    queries = {str(row["_id"]): str(row["text"]) for row, _ in _jsonl(root / "queries.jsonl")}
+    corpus_ids = {str(row["_id"]) for row, _ in _jsonl(root / "corpus.jsonl")}
+    qrels_path = root / "qrels" / "test.tsv"
+    if not qrels_path.exists():
+        raise DatasetError(f"{qrels_path} is missing")
+    qrels: dict[str, dict[str, float]] = {}
+    unknown_documents = unknown_queries = 0
+    for number, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.strip().split("\t") if "\t" in line else line.split()
+        if not fields:
+            continue
+        if len(fields) < 3:
+            raise DatasetError(f"{qrels_path}:{number}: expected query-id, corpus-id, grade")
+        query_id, doc_id, raw_grade = fields[0], fields[1], fields[-1]
+        try:
+            grade = float(raw_grade)
+        except ValueError:
+            if number == 1:
+                continue  # a header line
+            raise DatasetError(f"{qrels_path}:{number}: grade {raw_grade!r} is not a number") \
+                from None
+        if query_id not in queries:
+            unknown_queries += 1
+        elif doc_id not in corpus_ids:
+            unknown_documents += 1
+        else:
+            qrels.setdefault(query_id, {})[doc_id] = grade
+    return Dataset(root, queries, qrels, corpus_ids, unknown_documents, unknown_queries)
+
+
+@dataclass
+class ConfigurationResult:
+    """Quality and cost of one configuration, averaged over the judged queries."""
+
+    name: str
+    ndcg_at_10: float
+    recall_at_k: float
+    mrr_at_10: float
+    llm_calls: float
+    tokens: float
+    seconds: float
+    k: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"configuration": self.name, "ndcg@10": self.ndcg_at_10,
+                f"recall@{self.k}": self.recall_at_k, "mrr@10": self.mrr_at_10,
+                "llm_calls_per_query": self.llm_calls, "tokens_per_query": self.tokens,
+                "seconds_per_query": self.seconds}
+
+
+@dataclass
+class EvaluationReport:
+    dataset: str
+    queries: int
+    unknown_documents: int
+    unknown_queries: int
+    results: list[ConfigurationResult] = field(default_factory=list)
+    ingest_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "queries": self.queries,
+                "unknown_documents_in_qrels": self.unknown_documents,
+                "unknown_queries_in_qrels": self.unknown_queries,
+                "ingest_seconds": self.ingest_seconds, "seconds": self.seconds,
+                "results": [r.as_dict() for r in self.results]}
+
+
+def _unique_sources(sources: Sequence[str]) -> list[str]:
+    """Documents in the order of their best chunk."""
+    return list(dict.fromkeys(sources))
+
+
+def evaluate(
+    dataset: Dataset,
+    settings: Settings | None = None,
+    *,
+    searches: Sequence[SearchMode] = ("dense",),
+    reranks: Sequence[Strategy] = ("none",),
+    top_n: int = 20,
+    k: int = 10,
+    collection: str | None = None,
+) -> EvaluationReport:
+    """Score every (search mode, rerank strategy) pair on the dataset's judged queries."""
+    if not dataset.judged_queries:
+        raise DatasetError(f"{dataset.root}: no query has judgements in qrels/test.tsv")
+    settings = settings or Settings()
+    safe_name = "".join(c if c.isalnum() else "_" for c in dataset.root.name)
+    kb = KnowledgeBase(settings, collection=collection or f"eval_{safe_name}")
+    started = time.perf_counter()
+    kb.add_documents(dataset.documents())
+    report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
+                              dataset.unknown_documents, dataset.unknown_queries,
+                              ingest_seconds=time.perf_counter() - started)
+    depth = max(top_n, k)
+    for search in searches:
+        for strategy in reranks:
+            reranker = None if strategy == "none" else Reranker(kb.settings, strategy=strategy,
+                                                                top_k=max(k, 10))
+            report.results.append(_run(kb, dataset, search, reranker, depth, k))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
+         depth: int, k: int) -> ConfigurationResult:
+    ndcg, recall, mrr, calls, tokens, seconds = [], [], [], [], [], []
+    for query_id in dataset.judged_queries:
+        started = time.perf_counter()
+        hits = kb.search(dataset.queries[query_id], depth, mode=search)
+        order, used_calls, used_tokens = [h.source for h in hits], 0, 0
+        if reranker is not None:
+            result = asyncio.run(reranker.arerank(dataset.queries[query_id], hits))
+            by_id = {h.id: h.source for h in hits}
+            order = [by_id[i] for i in result.order]
+            used_calls = result.llm_calls
+            used_tokens = result.prompt_tokens + result.completion_tokens
+        seconds.append(time.perf_counter() - started)
+        ranking, grades = _unique_sources(order), dataset.qrels[query_id]
+        ndcg.append(ndcg_at_k(ranking, grades, 10))
+        recall.append(recall_at_k(ranking, grades, k))
+        mrr.append(mrr_at_k(ranking, grades, 10))
+        calls.append(used_calls)
+        tokens.append(used_tokens)
+    name = search if reranker is None else f"{search}+{reranker.strategy}"
+    mean = statistics.fmean
+    return ConfigurationResult(name, mean(ndcg), mean(recall), mean(mrr), mean(calls),
+                               mean(tokens), mean(seconds), k)
