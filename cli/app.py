@@ -208,6 +208,37 @@ def graph(
         build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode))))
 
 
+@app.command("crew")
+def crew_command(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question for the crew.")],
+) -> None:
+    """Run the ready-made CrewAI crew (researcher + writer); needs rankwise[crewai]."""
+    import os
+
+    for name, value in (("CREWAI_DISABLE_TELEMETRY", "true"), ("OTEL_SDK_DISABLED", "true"),
+                        ("CREWAI_TRACING_ENABLED", "false")):
+        os.environ.setdefault(name, value)  # nothing leaves the machine unless asked
+    try:
+        from rankwise.agents import KnowledgeCrew
+    except ImportError:
+        _fail("CrewAI is an optional extra: pip install 'rankwise[crewai]'")
+    from rankwise.tools import EmptyQueryError, KnowledgeBase
+
+    def action() -> None:
+        if not question.strip():
+            raise EmptyQueryError("the question is empty: ask something")
+        answer = KnowledgeCrew(KnowledgeBase(ctx.obj.settings())).ask(question)
+        typer.echo(answer.text)
+        if answer.sources:
+            typer.secho("\nSources:", bold=True)
+        for hit in answer.sources:
+            typer.echo(f"  {hit['source']}#{hit['chunk_index']}  id={hit['id']}  "
+                       f"score={hit['score']:.3f}")
+
+    _run(ctx, action)
+
+
 _SEARCHES = ("dense", "hybrid")
 _RERANKS = ("none", "pointwise", "listwise", "tournament")
 

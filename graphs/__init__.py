@@ -1,24 +1,37 @@
 """rankwise.graphs: a LangGraph state machine routing between retrieval, rerank and
-generation, plus `ask` and offline drawing."""
+generation, plus `ask` and offline drawing. Names load on first use (PEP 562)."""
 
-from .ask import Answer, aask, ask, stream_ask
-from .builder import Mode, build_graph, ollama_chat_model
-from .citations import check_citations
-from .draw import show, to_dot, to_mermaid, to_png
-from .state import RagState
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Answer",
-    "Mode",
-    "RagState",
-    "aask",
-    "ask",
-    "build_graph",
-    "check_citations",
-    "ollama_chat_model",
-    "show",
-    "stream_ask",
-    "to_dot",
-    "to_mermaid",
-    "to_png",
-]
+_LAZY = {
+    "Answer": ".answering",
+    "aask": ".answering",
+    "ask": ".answering",
+    "stream_ask": ".answering",
+    "Mode": ".builder",
+    "build_graph": ".builder",
+    "ollama_chat_model": ".builder",
+    "check_citations": ".citations",
+    "show": ".draw",
+    "to_dot": ".draw",
+    "to_mermaid": ".draw",
+    "to_png": ".draw",
+    "RagState": ".state",
+    "AskKnowledgeBaseTool": ".tool",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = list(_LAZY)

@@ -21,7 +21,6 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import RunnableConfig
-from langchain_ollama import ChatOllama
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -46,8 +45,10 @@ from .state import RagState
 Mode = Literal["pipeline", "agentic"]
 
 
-def ollama_chat_model(settings: Settings) -> ChatOllama:
+def ollama_chat_model(settings: Settings) -> BaseChatModel:
     """The chat model the graph answers with: Ollama, `num_ctx` sent explicitly."""
+    from langchain_ollama import ChatOllama  # deferred: costs ~0.5 s to import
+
     return ChatOllama(model=settings.chat_model, base_url=settings.ollama_host,
                       num_ctx=settings.chat_num_ctx, temperature=0,
                       client_kwargs=client_kwargs(settings.request_timeout))

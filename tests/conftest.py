@@ -19,6 +19,7 @@ for name, value in {
     "CREWAI_DISABLE_TELEMETRY": "true",
     "OTEL_SDK_DISABLED": "true",
     "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_STORAGE_DIR": "rankwise-tests",
 }.items():
     os.environ.setdefault(name, value)
 

@@ -144,7 +144,26 @@ class FakeOllama:
             if model not in self.chat_models:
                 return 404, {"error": f'model "{model}" not found, try pulling it first'}
             return 200, self._chat(model, body)
+        if path == "/v1/chat/completions":
+            if model not in self.chat_models:
+                return 404, {"error": {"message": f"model '{model}' not found"}}
+            return 200, self._openai_chat(model, body)
         return 404, {"error": f"unknown path {path}"}
+
+    def _openai_chat(self, model: str, body: dict) -> dict:
+        """The OpenAI-compatible reply Ollama gives on /v1 (what CrewAI's LLM calls)."""
+        answer = self.chat_reply(body)
+        if isinstance(answer, str):
+            answer = {"content": answer}
+        calls = [{"id": f"call_{n}", "type": "function",
+                  "function": {"name": name, "arguments": json.dumps(args)}}
+                 for n, (name, args) in enumerate(answer.get("tool_calls", []))]
+        message = {"role": "assistant", "content": answer.get("content", ""),
+                   **({"tool_calls": calls} if calls else {})}
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                "model": model, "choices": [{"index": 0, "message": message,
+                                             "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
 
     def _chat(self, model: str, body: dict) -> dict | list[dict]:
         """A reply from `chat_reply`: one JSON object, or NDJSON chunks when streaming."""

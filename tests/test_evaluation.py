@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from judges import Judge
-from test_cli import rankwise
-
 from rankwise.tools.evaluation import DatasetError, evaluate, load_beir
+from test_cli import rankwise
 
 CORPUS = {
     "d1": "Nightly backups are kept for thirty days.",

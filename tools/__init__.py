@@ -1,5 +1,12 @@
-"""rankwise.tools: ingest documents into Milvus with Ollama embeddings, search them, and
-hand the results to agents as LangChain tools."""
+"""rankwise.tools: ingest documents into Milvus with Ollama embeddings, search them, rerank
+them with an LLM, and hand the results to agents as LangChain tools.
+
+Names load on first use (PEP 562), so `import rankwise.tools` stays cheap; Milvus and
+Ollama clients are imported only when a command needs them.
+"""
+
+from importlib import import_module
+from typing import Any
 
 from .errors import (
     DimensionMismatchError,
@@ -12,34 +19,44 @@ from .errors import (
     StoreError,
     StoreLockedError,
 )
-from .filters import compile_filter
-from .hits import Hit, format_hits
-from .ingest import IngestReport
-from .knowledge_base import KnowledgeBase
-from .rerank import Reranker, RerankResult, RerankTool
-from .retrieve import KnowledgeBaseRetriever, RetrieveInput, RetrieveTool
-from .settings import Settings
+
+_LAZY = {
+    "compile_filter": ".filters",
+    "Hit": ".hits",
+    "format_hits": ".hits",
+    "IngestReport": ".ingest",
+    "KnowledgeBase": ".knowledge_base",
+    "Reranker": ".rerank",
+    "RerankResult": ".rerank",
+    "RerankTool": ".rerank",
+    "KnowledgeBaseRetriever": ".retrieve",
+    "RetrieveInput": ".retrieve",
+    "RetrieveTool": ".retrieve",
+    "Settings": ".settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DimensionMismatchError",
     "EmptyQueryError",
     "FilterError",
-    "Hit",
-    "IngestReport",
-    "KnowledgeBase",
-    "KnowledgeBaseRetriever",
     "ModelNotFoundError",
     "OllamaRequestError",
     "OllamaUnavailableError",
     "RankwiseError",
-    "RerankResult",
-    "RerankTool",
-    "Reranker",
-    "RetrieveInput",
-    "RetrieveTool",
-    "Settings",
     "StoreError",
     "StoreLockedError",
-    "compile_filter",
-    "format_hits",
+    *_LAZY,
 ]

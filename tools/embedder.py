@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
-from langchain_ollama import OllamaEmbeddings
 
 from .ollama import call_with_retry, client_kwargs
 from .settings import Settings
@@ -17,6 +16,8 @@ class Embedder(Embeddings):
     """
 
     def __init__(self, settings: Settings) -> None:
+        from langchain_ollama import OllamaEmbeddings  # deferred: costs ~0.5 s to import
+
         self.model = settings.embed_model
         self.host = settings.ollama_host
         self._attempts = settings.retry_attempts

@@ -14,14 +14,16 @@ from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
 
 from .chunking import Chunk, Chunker
 from .documents import Source
 from .settings import Settings
-from .store import MilvusStore
+
+if TYPE_CHECKING:
+    from .store import MilvusStore
 
 _GROUP_SOURCES = 1024
 _GROUP_CHUNKS = 4096

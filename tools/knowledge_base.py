@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.documents import Document
 
@@ -17,7 +17,9 @@ from .filters import FilterSpec, compile_filter
 from .hits import Hit
 from .ingest import IngestProgress, IngestReport, ingest_sources
 from .settings import Settings
-from .store import MilvusStore
+
+if TYPE_CHECKING:
+    from .store import MilvusStore
 
 SearchMode = Literal["dense", "hybrid"]
 
@@ -39,6 +41,8 @@ class KnowledgeBase:
     def store(self) -> MilvusStore:
         """The Milvus collection, opened on first use."""
         if self._store is None:
+            from .store import MilvusStore  # deferred: pymilvus costs ~1 s to import
+
             self._store = MilvusStore(self.settings)
         return self._store
 

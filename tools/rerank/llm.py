@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_ollama import ChatOllama
-from ollama import AsyncClient
 
 from ..ollama import acall_with_retry, client_kwargs
 from ..settings import Settings
@@ -32,6 +30,8 @@ async def context_length(settings: Settings) -> int:
     Also the fail-fast check: a model that is not pulled raises ModelNotFoundError here,
     before any rerank call goes out.
     """
+    from ollama import AsyncClient
+
     client = AsyncClient(host=settings.ollama_host, **client_kwargs(settings.request_timeout))
     shown = await acall_with_retry(lambda: client.show(settings.chat_model),
                                    host=settings.ollama_host, model=settings.chat_model,
@@ -57,6 +57,8 @@ class ChatCaller:
         self.settings = settings
         self.num_ctx = num_ctx
         self.config = config
+        from langchain_ollama import ChatOllama  # deferred: costs ~0.5 s to import
+
         self._semaphore = asyncio.Semaphore(concurrency)
         self._model = ChatOllama(
             model=settings.chat_model,

@@ -11,7 +11,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from itertools import zip_longest
 from typing import Literal
 
@@ -19,6 +18,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
+from ..aio import run_sync
 from ..errors import (
     EmptyQueryError,
     ModelNotFoundError,
@@ -282,13 +282,7 @@ class Reranker:
     def rerank(self, query: str, hits: Sequence[Hit], top_k: int | None = None,
                config: RunnableConfig | None = None) -> RerankResult:
         """Blocking `arerank`; works inside a running event loop too (e.g. a notebook)."""
-        coroutine = self.arerank(query, hits, top_k, config)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, coroutine).result()
+        return run_sync(self.arerank(query, hits, top_k, config))
 
     async def _order(self, run: _Run) -> list[int]:
         positions = list(range(len(run.hits)))

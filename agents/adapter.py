@@ -1,0 +1,73 @@
+"""LangChain tools as crewai tools, called the LangChain way: ToolCall in, ToolMessage out.
+
+crewai's own `Tool.from_langchain` calls the tool's `.func` directly: async-only tools
+fail, and a `content_and_artifact` tool's `(content, artifact)` tuple leaks into the
+prompt. Here every call is a ToolCall; the crew sees `ToolMessage.content`, and the
+artifact (hit ids, scores, sources) is kept on the adapter for the calling code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crewai.tools import BaseTool as CrewAITool
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+from pydantic import ConfigDict, Field
+from rankwise.tools.aio import run_sync
+
+
+class LangChainTool(CrewAITool):
+    """A crewai tool in front of a LangChain `BaseTool`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    tool: BaseTool = Field(exclude=True, description="The LangChain tool called.")
+    artifacts: dict[str, Any] = Field(
+        default_factory=dict, exclude=True,
+        description="Artifacts of the calls made, by ToolCall id, in call order.",
+    )
+
+    @classmethod
+    def wrap(cls, tool: BaseTool) -> LangChainTool:
+        """Name, description and the model-facing argument schema (injected arguments
+        left out) carried over from `tool`."""
+        return cls(name=tool.name, description=tool.description,
+                   args_schema=tool.tool_call_schema, tool=tool)
+
+    def _tool_call(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {"name": self.tool.name, "args": arguments,
+                "id": f"call_{uuid.uuid4().hex[:16]}", "type": "tool_call"}
+
+    def _receive(self, call_id: str, message: ToolMessage) -> str:
+        if message.artifact is not None:
+            self.artifacts[call_id] = message.artifact
+        return message.text
+
+    @staticmethod
+    def _error(exc: Exception) -> str:
+        return (f"Error: {type(exc).__name__}: {exc}. Check the arguments, or answer "
+                "without this tool.")
+
+    def _run(self, **arguments: Any) -> str:
+        call = self._tool_call(arguments)
+        try:
+            try:
+                message = self.tool.invoke(call)
+            except NotImplementedError:  # an async-only tool
+                message = run_sync(self.tool.ainvoke(call))
+            return self._receive(call["id"], message)
+        except Exception as exc:  # the agent gets a message it can act on, not a crash
+            return self._error(exc)
+
+    async def _arun(self, **arguments: Any) -> str:
+        call = self._tool_call(arguments)
+        try:
+            return self._receive(call["id"], await self.tool.ainvoke(call))
+        except Exception as exc:
+            return self._error(exc)
+
+    @property
+    def last_artifact(self) -> Any:
+        return next(reversed(self.artifacts.values()), None)

@@ -1,0 +1,42 @@
+"""The whole graph as one LangChain tool, `ask_knowledge_base`.
+
+No `from __future__ import annotations`, for the reason given in `rankwise.tools.retrieve`.
+"""
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.tools import BaseTool
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, Field
+
+from .answering import ask
+
+
+class AskInput(BaseModel):
+    question: str = Field(description="The question to answer from the documents.")
+
+
+class AskKnowledgeBaseTool(BaseTool):
+    """Answer from the documents with citations; artifact = answer, citations, passages."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str = "ask_knowledge_base"
+    description: str = (
+        "Answer a question from the user's documents. Returns the answer citing passages "
+        "as [n], followed by the sources."
+    )
+    args_schema: type[BaseModel] = AskInput
+    response_format: str = "content_and_artifact"
+    graph: CompiledStateGraph
+
+    def _run(
+        self, question: str, run_manager: CallbackManagerForToolRun | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        answer = ask(question, self.graph)
+        sources = "\n".join(f"[{c['n']}] {c['source']} (id {c['id']})"
+                            for c in answer.citations)
+        content = answer.text + (f"\n\nSources:\n{sources}" if sources else "")
+        return content, {"answer": answer.text, "citations": answer.citations,
+                         "passages": answer.passages}

@@ -1,0 +1,133 @@
+"""CrewAI: the adapter (ToolCall in, ToolMessage out) and a real Crew.kickoff()."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import pytest
+from langchain_core.tools import InjectedToolArg, tool
+from rankwise.agents import KnowledgeCrew, LangChainTool
+from rankwise.graphs import AskKnowledgeBaseTool, build_graph
+from rankwise.tools import KnowledgeBase, RetrieveTool
+
+PASSAGES = ["Nightly backups are kept for thirty days.", "The cafeteria serves soup on Mondays."]
+
+
+@pytest.fixture
+def kb(settings) -> KnowledgeBase:
+    knowledge = KnowledgeBase(settings)
+    knowledge.add_texts(PASSAGES, [{"source": "backups.md"}, {"source": "food.md"}])
+    return knowledge
+
+
+def crew_model(body: dict) -> str | dict:
+    """The researcher calls `retrieve`, then reports; the writer answers with a citation."""
+    messages = body["messages"]
+    if body.get("tools") and messages[-1]["role"] != "tool":
+        return {"content": "", "tool_calls": [("retrieve", {"query": "nightly backups"})]}
+    if messages[-1]["role"] == "tool":
+        return "Final Answer: " + messages[-1]["content"]
+    return "Final Answer: Backups are kept for thirty days [1]."
+
+
+def test_a_real_crew_calls_retrieve_and_answers_with_sources(kb, ollama):
+    ollama.chat_reply = crew_model
+    crew = KnowledgeCrew(kb)
+
+    answer = crew.ask("How long are backups kept?")
+
+    assert answer.text == "Backups are kept for thirty days [1]."
+    assert answer.sources[0]["source"] == "backups.md" and answer.sources[0]["id"]
+    bodies = [b for p, b in ollama.requests if p == "/v1/chat/completions"]
+    tool_results = [m["content"] for b in bodies for m in b["messages"] if m["role"] == "tool"]
+    assert tool_results and tool_results[0].startswith("[1] id=")
+    assert "source=backups.md" in tool_results[0] and "artifact" not in tool_results[0]
+    assert not tool_results[0].startswith("(")
+    schema = next(b["tools"] for b in bodies if b.get("tools"))
+    assert {t["function"]["name"] for t in schema} == {"retrieve", "rerank"}
+
+
+def test_adapter_carries_name_description_and_schema_without_injected_arguments():
+    @tool
+    def lookup(term: str, user_id: Annotated[str, InjectedToolArg]) -> str:
+        """Look a term up."""
+        return f"{term} for {user_id}"
+
+    adapter = LangChainTool.wrap(lookup)
+
+    assert adapter.name == "lookup" and adapter.description == "Look a term up."
+    assert set(adapter.args_schema.model_json_schema()["properties"]) == {"term"}
+
+
+def test_adapter_returns_content_and_keeps_the_artifact(kb):
+    adapter = LangChainTool.wrap(RetrieveTool(knowledge_base=kb, k=1))
+
+    content = adapter.run(query="nightly backups")
+
+    assert content.startswith("[1] id=") and "backups.md" in content
+    assert adapter.last_artifact[0]["source"] == "backups.md"
+    assert list(adapter.artifacts)[0].startswith("call_")
+
+
+async def test_adapter_runs_async_only_tools():
+    @tool
+    async def fetch(term: str) -> str:
+        """Fetch a term, asynchronously."""
+        return f"fetched {term}"
+
+    adapter = LangChainTool.wrap(fetch)
+
+    assert await adapter.arun(term="x") == "fetched x"
+    assert adapter.run(term="y") == "fetched y"
+
+
+def test_a_failing_tool_reaches_the_agent_as_an_error_message(kb):
+    adapter = LangChainTool.wrap(RetrieveTool(knowledge_base=kb))
+
+    message = adapter.run(query="   ")
+
+    assert message.startswith("Error: EmptyQueryError: the query is empty")
+    assert adapter.artifacts == {}
+
+
+def test_the_whole_graph_as_a_tool(kb, ollama):
+    from judges import Judge, ScriptedModel
+
+    ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0 if "backups" in p else 0.0))
+    ask_tool = AskKnowledgeBaseTool(graph=build_graph(kb, rerank="pointwise"))
+    adapter = LangChainTool.wrap(ask_tool)
+
+    content = adapter.run(question="How long are nightly backups kept?")
+
+    assert content.startswith("From the documents [1].") and "[1] backups.md" in content
+    assert adapter.last_artifact["citations"][0]["source"] == "backups.md"
+
+
+def test_core_packages_never_import_crewai():
+    code = ("import sys, rankwise.tools, rankwise.graphs, rankwise.cli.app; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'crewai'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_cli_crew_prints_answer_and_sources(kb, ollama, settings):
+    from test_cli import rankwise
+
+    ollama.chat_reply = crew_model
+    env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": settings.milvus_uri,
+           "RANKWISE_COLLECTION": settings.collection}
+    kb.store.client.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(settings.milvus_uri)
+
+    result = rankwise("crew", "How long are backups kept?", env=env)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer, sources = result.stdout.split("Sources:")
+    assert answer.strip() == "Backups are kept for thirty days [1]."
+    assert "backups.md#0" in sources
