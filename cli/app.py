@@ -63,6 +63,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _echo_sources(hits: list[dict[str, Any]]) -> None:
+    """'Sources:' then one line per passage: [n] (when cited) source#chunk, id, score."""
+    if hits:
+        typer.secho("\nSources:", bold=True)
+    for hit in hits:
+        number = f"[{hit['n']}] " if "n" in hit else ""
+        typer.echo(f"  {number}{hit['source']}#{hit['chunk_index']}  id={hit['id']}  "
+                   f"score={hit['score']:.3f}")
+
+
 def _run(ctx: typer.Context, action) -> Any:
     """Run a command body, turning rankwise's own errors into one clear line and exit 1."""
     from pydantic import ValidationError
@@ -186,11 +196,7 @@ def ask(
             else:
                 answer = ask_graph(question, graph, thread_id=thread)
                 typer.echo(answer.text)
-        if answer.citations:
-            typer.secho("\nSources:", bold=True)
-        for cited in answer.citations:
-            typer.echo(f"  [{cited['n']}] {cited['source']}#{cited['chunk_index']}  "
-                       f"id={cited['id']}  score={cited['score']:.3f}")
+        _echo_sources(answer.citations)
 
     _run(ctx, action)
 
@@ -230,11 +236,7 @@ def crew_command(
             raise EmptyQueryError("the question is empty: ask something")
         answer = KnowledgeCrew(KnowledgeBase(ctx.obj.settings())).ask(question)
         typer.echo(answer.text)
-        if answer.sources:
-            typer.secho("\nSources:", bold=True)
-        for hit in answer.sources:
-            typer.echo(f"  {hit['source']}#{hit['chunk_index']}  id={hit['id']}  "
-                       f"score={hit['score']:.3f}")
+        _echo_sources(answer.sources)
 
     _run(ctx, action)
 

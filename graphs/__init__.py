@@ -1,8 +1,7 @@
 """rankwise.graphs: a LangGraph state machine routing between retrieval, rerank and
 generation, plus `ask` and offline drawing. Names load on first use (PEP 562)."""
 
-from importlib import import_module
-from typing import Any
+from rankwise.tools.lazy import lazy_exports
 
 _LAZY = {
     "Answer": ".answering",
@@ -22,16 +21,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = list(_LAZY)

@@ -117,11 +117,13 @@ def test_retriever_returns_documents_with_ids_sources_and_scores(shared_kb):
     assert documents[0].metadata["score"] >= documents[1].metadata["score"]
 
 
-class TestRetrieveToolUnit(ToolsUnitTests):
+class _UsesSharedKnowledgeBase:
     @pytest.fixture(autouse=True)
     def _kb(self, shared_kb):
         self.kb = shared_kb
 
+
+class _RetrieveToolSuite(_UsesSharedKnowledgeBase):
     @property
     def tool_constructor(self):
         return RetrieveTool
@@ -135,29 +137,15 @@ class TestRetrieveToolUnit(ToolsUnitTests):
         return {"query": "signing keys", "k": 2}
 
 
-class TestRetrieveToolIntegration(ToolsIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _kb(self, shared_kb):
-        self.kb = shared_kb
-
-    @property
-    def tool_constructor(self):
-        return RetrieveTool
-
-    @property
-    def tool_constructor_params(self):
-        return {"knowledge_base": self.kb}
-
-    @property
-    def tool_invoke_params_example(self):
-        return {"query": "signing keys", "k": 2}
+class TestRetrieveToolUnit(_RetrieveToolSuite, ToolsUnitTests):
+    pass
 
 
-class TestKnowledgeBaseRetriever(RetrieversIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _kb(self, shared_kb):
-        self.kb = shared_kb
+class TestRetrieveToolIntegration(_RetrieveToolSuite, ToolsIntegrationTests):
+    pass
 
+
+class TestKnowledgeBaseRetriever(_UsesSharedKnowledgeBase, RetrieversIntegrationTests):
     @property
     def retriever_constructor(self):
         return KnowledgeBaseRetriever

@@ -5,9 +5,6 @@ Names load on first use (PEP 562), so `import rankwise.tools` stays cheap; Milvu
 Ollama clients are imported only when a command needs them.
 """
 
-from importlib import import_module
-from typing import Any
-
 from .errors import (
     DimensionMismatchError,
     EmptyQueryError,
@@ -19,6 +16,7 @@ from .errors import (
     StoreError,
     StoreLockedError,
 )
+from .lazy import lazy_exports
 
 _LAZY = {
     "compile_filter": ".filters",
@@ -36,16 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
