@@ -13,7 +13,6 @@ dense retrieval over the 5,000 passages.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import tempfile
@@ -106,7 +105,7 @@ def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
             if method is None:
                 order, n_calls, n_rounds = [h.id for h in hits], 0, 0
             elif isinstance(method, Reranker):
-                result = asyncio.run(method.arerank(query["text"], hits))
+                result = method.rerank(query["text"], hits)
                 order, n_calls, n_rounds = result.order, result.llm_calls, result.round_trips
             else:
                 order, n_calls, n_rounds = method(query["text"], hits)

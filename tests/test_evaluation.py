@@ -114,3 +114,9 @@ def test_cli_eval_prints_a_table_and_json(dataset_dir, ollama, perfect_judge, tm
 
     bad = rankwise("eval", str(dataset_dir), "--rerank", "magic", env=env)
     assert bad.returncode == 2 and "magic" in bad.stderr
+
+
+async def test_evaluate_works_inside_a_running_event_loop(settings, dataset_dir, perfect_judge):
+    """A notebook cell runs inside an event loop; evaluate() must still rerank."""
+    report = evaluate(load_beir(dataset_dir), settings, reranks=["pointwise"], top_n=6)
+    assert report.results[0].ndcg_at_10 == pytest.approx(1.0)

@@ -306,3 +306,16 @@ def test_pointwise_grades_even_a_single_passage(settings, ollama):
     ollama.chat_reply = lambda body: "0"
     result = Reranker(settings, strategy="pointwise").rerank("q", make_hits(1))
     assert result.llm_calls == 1 and result.hits[0].rerank_score == 0.0
+
+
+def test_tournament_keeps_as_deep_as_the_top_k_asked_per_call(settings, ollama):
+    # 40 passages in windows of 10 are dealt round-robin into 4 windows: positions 0, 4, 8,
+    # 12, 16 all land in the first one. Make them the best five, so keeping 2 would lose 3.
+    best = [0, 4, 8, 12, 16]
+    grades = {f"passage number {i} about topic {i}": 3.0 - n / 10 for n, i in enumerate(best)}
+    ollama.chat_reply = Judge(lambda query, passage: grades.get(passage, 0.0))
+    reranker = Reranker(settings, strategy="tournament", top_k=2, window=10, keep=2)
+
+    result = reranker.rerank("q", make_hits(40), top_k=5)
+
+    assert [h.id for h in result.hits] == [f"h{i:03d}" for i in best]

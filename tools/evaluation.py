@@ -8,7 +8,6 @@ nothing on a re-run), every judged query is searched, and each configuration is 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
@@ -187,7 +186,7 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         hits = kb.search(dataset.queries[query_id], depth, mode=search)
         order, used_calls, used_tokens = [h.source for h in hits], 0, 0
         if reranker is not None:
-            result = asyncio.run(reranker.arerank(dataset.queries[query_id], hits))
+            result = reranker.rerank(dataset.queries[query_id], hits)
             by_id = {h.id: h.source for h in hits}
             order = [by_id[i] for i in result.order]
             used_calls = result.llm_calls

@@ -270,7 +270,7 @@ class Reranker:
                     self._num_ctx = await context_length(self.settings)
                 caller = ChatCaller(self.settings, self._num_ctx, self.concurrency, config)
                 run = _Run(self, caller, query, hits)
-                order = await self._order(run)
+                order = await self._order(run, top_k or self.top_k)
         except (OllamaUnavailableError, OllamaRequestError) as exc:
             if self.on_failure == "raise" or isinstance(exc, ModelNotFoundError):
                 raise
@@ -284,13 +284,13 @@ class Reranker:
         """Blocking `arerank`; works inside a running event loop too (e.g. a notebook)."""
         return run_sync(self.arerank(query, hits, top_k, config))
 
-    async def _order(self, run: _Run) -> list[int]:
+    async def _order(self, run: _Run, top_k: int) -> list[int]:
         positions = list(range(len(run.hits)))
         if self.strategy == "pointwise":
             return await run.pointwise()
         if self.strategy == "listwise":
             return await run.sliding(positions)
-        return await run.tournament(positions, max(self.keep, self.top_k))
+        return await run.tournament(positions, max(self.keep, top_k))
 
     def _result(self, query: str, hits: list[Hit], order: list[int], run: _Run | None,
                 top_k: int | None, started: float, error: str | None = None) -> RerankResult:
