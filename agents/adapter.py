@@ -15,7 +15,7 @@ from crewai.tools import BaseTool as CrewAITool
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field
-from rankwise.tools.aio import run_sync
+from rankwise.tools.core.aio import run_sync
 
 
 class LangChainTool(CrewAITool):

@@ -1,7 +1,8 @@
 """A ready-made crew: a researcher with rankwise's tools and a writer who cites.
 
-Defined the CrewAI way (`@CrewBase`, `config/agents.yaml`, `config/tasks.yaml`); its LLM
-is Ollama through crewai's `LLM` (model `ollama/<chat_model>`, base URL `OLLAMA_HOST`).
+Defined the CrewAI way (`@CrewBase`, `config/agents.yaml`, `config/tasks.yaml`). Its LLM
+is the one given, or crewai's `LLM` for the configured chat model: `ollama/<model>` on
+`OLLAMA_HOST`, or `<provider>/<model>` with the configured base URL and key.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
-from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool
+from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool, Settings
 
 from .adapter import LangChainTool
 
@@ -30,7 +31,7 @@ class KnowledgeCrew:
     tasks_config = "config/tasks.yaml"
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None,
-                 reranker: Reranker | None = None) -> None:
+                 reranker: Reranker | None = None, llm: LLM | str | None = None) -> None:
         kb = knowledge_base or KnowledgeBase()
         settings = kb.settings
         self.tools = [
@@ -39,8 +40,7 @@ class KnowledgeCrew:
                                           reranker=reranker or Reranker(settings),
                                           top_n=settings.rerank_top_n)),
         ]
-        self.llm = LLM(model=f"ollama/{settings.chat_model}", base_url=settings.ollama_host,
-                       temperature=0)
+        self.llm = crew_llm(settings) if llm is None else llm
 
     @agent
     def researcher(self) -> Agent:
@@ -65,16 +65,27 @@ class KnowledgeCrew:
                     verbose=False)
 
     def sources(self) -> list[dict[str, Any]]:
-        """Every passage the tools returned during the run, deduplicated by id."""
+        """Every passage the tools returned since the last question, deduplicated by id."""
         found: dict[str, dict[str, Any]] = {}
         for adapter in self.tools:
             for artifact in adapter.artifacts.values():
-                hits = artifact["hits"] if isinstance(artifact, dict) else artifact
-                for hit in hits:
+                for hit in artifact["hits"]:
                     found.setdefault(hit["id"], hit)
         return list(found.values())
 
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
+        for adapter in self.tools:
+            adapter.artifacts.clear()
         output = self.crew().kickoff(inputs={"question": question})
         return CrewAnswer(text=output.raw, sources=self.sources())
+
+
+def crew_llm(settings: Settings) -> LLM:
+    """crewai's LLM for the configured chat model (crewai calls Ollama's /v1 API)."""
+    ref = settings.chat
+    if ref.is_ollama:
+        return LLM(model=f"ollama/{ref.name}", base_url=settings.ollama_host, temperature=0)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return LLM(model=f"{ref.provider}/{ref.name}", base_url=settings.base_url, api_key=key,
+               temperature=0)

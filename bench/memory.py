@@ -33,7 +33,7 @@ print(json.dumps({"chunks": report.added, "seconds": report.seconds, "peak_mb": 
 STORE_ALONE = """
 import json, random, resource, sys, time
 from rankwise.tools import Settings
-from rankwise.tools.store import MilvusStore
+from rankwise.tools.adapters.milvus import MilvusStore
 rows, dim = int(sys.argv[3]), int(sys.argv[4])
 store = MilvusStore(Settings(milvus_uri=sys.argv[2]))
 started = time.perf_counter()

@@ -23,7 +23,7 @@ from _support import corpus, judge_servers, qrels, queries, trec_grade
 from judges import Judge
 from langchain_core.documents import Document
 from rankwise.tools import Hit, KnowledgeBase, Reranker, Settings
-from rankwise.tools.metrics import ndcg_at_k
+from rankwise.tools.core.metrics import ndcg_at_k
 
 CONCURRENCY = 8
 

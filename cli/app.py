@@ -8,15 +8,28 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+from enum import Enum
+
 import typer
+from rankwise.tools.core.vocabulary import SEARCH_MODES, STRATEGIES
 
 app = typer.Typer(
     name="rankwise",
-    help="Ingest documents into Milvus with Ollama embeddings, search them, and answer.",
+    help="Ingest documents into Milvus, search them, rerank with an LLM, and answer.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """Typer's way to a choice option; a wrong value gets one line naming the choices."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+SearchChoice = _choices("SearchChoice", SEARCH_MODES)
+StrategyChoice = _choices("StrategyChoice", STRATEGIES)
+GraphModeChoice = _choices("GraphModeChoice", ("pipeline", "agentic"))
+
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(!=|>=|<=|=|>|<)\s*(.*)$", re.S)
 _OPS = {"=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
@@ -96,10 +109,14 @@ def _main(
     collection: Annotated[Optional[str], typer.Option(
         help="Collection name \\[env: RANKWISE_COLLECTION]")] = None,
     embed_model: Annotated[Optional[str], typer.Option(
-        help="Ollama embedding model \\[env: RANKWISE_EMBED_MODEL]")] = None,
+        help="Embedding model, provider:model \\[env: RANKWISE_EMBED_MODEL]")] = None,
+    chat_model: Annotated[Optional[str], typer.Option(
+        help="Chat model, provider:model \\[env: RANKWISE_CHAT_MODEL]")] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        help="Base URL of a non-Ollama provider \\[env: RANKWISE_BASE_URL]")] = None,
 ) -> None:
     ctx.obj = _Options(ollama_host=ollama_host, milvus_uri=milvus_uri, collection=collection,
-                       embed_model=embed_model)
+                       embed_model=embed_model, chat_model=chat_model, base_url=base_url)
 
 
 @app.command()
@@ -139,7 +156,8 @@ def search(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many chunks.")] = 5,
     filter: Annotated[list[str], typer.Option(
         "--filter", "-f", help="KEY=VALUE, KEY>=N, ... or a JSON object (repeatable).")] = [],
-    mode: Annotated[str, typer.Option(help="dense, or hybrid (dense + BM25).")] = "dense",
+    mode: Annotated[SearchChoice, typer.Option(help="dense, or hybrid (dense + BM25).")] = (
+        "dense"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
 ) -> None:
     """Search the knowledge base and print the best chunks."""
@@ -148,7 +166,7 @@ def search(
     spec = parse_filters(filter)
 
     def action() -> None:
-        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec, mode=mode)
+        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec, mode=mode.value)
         if as_json:
             typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
             return
@@ -166,10 +184,10 @@ def search(
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    rerank: Annotated[Optional[str], typer.Option(
+    rerank: Annotated[Optional[StrategyChoice], typer.Option(
         help="pointwise, listwise, tournament or none \\[env: RANKWISE_RERANK_STRATEGY]")] = None,
-    mode: Annotated[str, typer.Option(help="pipeline, or agentic (the model decides).")] = (
-        "pipeline"),
+    mode: Annotated[GraphModeChoice, typer.Option(
+        help="pipeline, or agentic (the model decides).")] = "pipeline",
     stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
     thread: Annotated[Optional[str], typer.Option(
         help="Conversation id: follow-ups on it see the earlier turns (kept in threads_db).")
@@ -187,7 +205,8 @@ def ask(
         settings = ctx.obj.settings()
         saver = SqliteSaver.from_conn_string(settings.threads_db) if thread else nullcontext()
         with saver as checkpointer:
-            graph = build_graph(KnowledgeBase(settings), mode=mode, rerank=rerank,
+            graph = build_graph(KnowledgeBase(settings), mode=mode.value,
+                                rerank=rerank.value if rerank else None,
                                 checkpointer=checkpointer)
             if stream:
                 answer = stream_ask(question, graph, thread_id=thread,
@@ -204,14 +223,14 @@ def ask(
 @app.command()
 def graph(
     ctx: typer.Context,
-    mode: Annotated[str, typer.Option(help="pipeline or agentic.")] = "pipeline",
+    mode: Annotated[GraphModeChoice, typer.Option(help="pipeline or agentic.")] = "pipeline",
 ) -> None:
     """Print the LangGraph state machine as Mermaid (no network needed)."""
     from rankwise.graphs import build_graph, to_mermaid
     from rankwise.tools import KnowledgeBase
 
     typer.echo(_run(ctx, lambda: to_mermaid(
-        build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode))))
+        build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode.value))))
 
 
 @app.command("crew")
@@ -241,31 +260,24 @@ def crew_command(
     _run(ctx, action)
 
 
-_SEARCHES = ("dense", "hybrid")
-_RERANKS = ("none", "pointwise", "listwise", "tournament")
-
-
 @app.command("eval")
 def evaluate_command(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
-    rerank: Annotated[list[str], typer.Option(
+    rerank: Annotated[list[StrategyChoice], typer.Option(
         help="none, pointwise, listwise, tournament (repeatable).")] = ["none"],
-    search: Annotated[list[str], typer.Option(help="dense, hybrid (repeatable).")] = ["dense"],
+    search: Annotated[list[SearchChoice], typer.Option(
+        help="dense, hybrid (repeatable).")] = ["dense"],
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Measure retrieval and rerank quality (nDCG@10, Recall@k, MRR@10) and cost."""
-    for value, allowed, name in ((rerank, _RERANKS, "--rerank"), (search, _SEARCHES, "--search")):
-        if bad := [v for v in value if v not in allowed]:
-            raise typer.BadParameter(f"{bad[0]!r}: choose from {', '.join(allowed)}",
-                                     param_hint=name)
-    from rankwise.tools.evaluation import evaluate, load_beir
+    from rankwise.tools import evaluate, load_beir
 
-    report = _run(ctx, lambda: evaluate(load_beir(dataset), ctx.obj.settings(), searches=search,
-                                        reranks=rerank, top_n=top_n, k=k))
+    report = _run(ctx, lambda: evaluate(load_beir(dataset), ctx.obj.settings(), searches=[s.value for s in search],
+                                        reranks=[r.value for r in rerank], top_n=top_n, k=k))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -290,7 +302,7 @@ def evaluate_command(
 @app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check Ollama, the models, the embedding dimension and the Milvus store."""
-    from rankwise.tools.doctor import run_checks
+    from rankwise.tools.services.doctor import run_checks
 
     checks = _run(ctx, lambda: run_checks(ctx.obj.settings()))
     for check in checks:

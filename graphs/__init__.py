@@ -1,7 +1,7 @@
 """rankwise.graphs: a LangGraph state machine routing between retrieval, rerank and
 generation, plus `ask` and offline drawing. Names load on first use (PEP 562)."""
 
-from rankwise.tools.lazy import lazy_exports
+from rankwise.tools.core.lazy import lazy_exports
 
 _LAZY = {
     "Answer": ".answering",
@@ -10,7 +10,6 @@ _LAZY = {
     "stream_ask": ".answering",
     "Mode": ".builder",
     "build_graph": ".builder",
-    "ollama_chat_model": ".builder",
     "check_citations": ".citations",
     "show": ".draw",
     "to_dot": ".draw",

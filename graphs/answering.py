@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
-from rankwise.tools import EmptyQueryError
-from rankwise.tools.ollama import translate
+from rankwise.tools.core.vocabulary import require_text
 
 from .builder import build_graph
 
@@ -36,24 +34,9 @@ def _answer(state: dict[str, Any], thread: str) -> Answer:
                   invalid_citations=state.get("invalid_citations", 0), state=state)
 
 
-@contextmanager
-def _clear_errors(graph: CompiledStateGraph) -> Iterator[None]:
-    """Re-raise Ollama faults that outlasted the retries as errors that name the fix."""
-    try:
-        yield
-    except Exception as exc:
-        settings = getattr(graph, "rankwise_settings", None)
-        clear = exc if settings is None else translate(
-            exc, host=settings.ollama_host, model=settings.chat_model)
-        if clear is exc:
-            raise
-        raise clear from exc
-
-
 def _start(question: str, graph: CompiledStateGraph | None, thread_id: str | None,
            build: dict[str, Any]) -> tuple[CompiledStateGraph, str, dict, dict]:
-    if not question or not question.strip():
-        raise EmptyQueryError("the question is empty: ask something")
+    require_text(question, "question")
     thread = thread_id or uuid.uuid4().hex
     return (graph or build_graph(**build), thread, {"messages": [HumanMessage(question)]},
             {"configurable": {"thread_id": thread}})
@@ -63,16 +46,14 @@ def ask(question: str, graph: CompiledStateGraph | None = None, *,
         thread_id: str | None = None, **build: Any) -> Answer:
     """Ask the knowledge base. Without `graph`, one is built from `build`'s arguments."""
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
-    with _clear_errors(graph):
-        return _answer(graph.invoke(inputs, config), thread)
+    return _answer(graph.invoke(inputs, config), thread)
 
 
 async def aask(question: str, graph: CompiledStateGraph | None = None, *,
                thread_id: str | None = None, **build: Any) -> Answer:
     """Async `ask`."""
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
-    with _clear_errors(graph):
-        return _answer(await graph.ainvoke(inputs, config), thread)
+    return _answer(await graph.ainvoke(inputs, config), thread)
 
 
 def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
@@ -80,9 +61,8 @@ def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
                **build: Any) -> Answer:
     """`ask`, handing the answer's tokens to `on_token` as the model produces them."""
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
-    with _clear_errors(graph):
-        for chunk, meta in graph.stream(inputs, config, stream_mode="messages"):
-            if (isinstance(chunk, AIMessageChunk) and chunk.content
-                    and meta.get("langgraph_node") in ANSWERING_NODES):
-                on_token(chunk.text)
-        return _answer(graph.get_state(config).values, thread)
+    for chunk, meta in graph.stream(inputs, config, stream_mode="messages"):
+        if (isinstance(chunk, AIMessageChunk) and chunk.content
+                and meta.get("langgraph_node") in ANSWERING_NODES):
+            on_token(chunk.text)
+    return _answer(graph.get_state(config).values, thread)

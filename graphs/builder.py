@@ -10,7 +10,7 @@ Two modes from one builder:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -24,34 +24,26 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.types import Checkpointer, RetryPolicy
+from langgraph.types import Checkpointer
 from rankwise.tools import (
-    EmptyQueryError,
     Hit,
+    InvalidArgumentError,
     KnowledgeBase,
     Reranker,
     RerankTool,
     RetrieveTool,
-    Settings,
+    Strategy,
     format_hits,
 )
-from rankwise.tools.ollama import client_kwargs, is_transient
-from rankwise.tools.rerank import Strategy
+from rankwise.tools.adapters import models
+from rankwise.tools.core.vocabulary import choose, require_text
 
 from .citations import check_citations
 from .prompts import AGENT_SYSTEM, ANSWER_HUMAN, ANSWER_SYSTEM, NOT_IN_DOCUMENTS, REWRITE
 from .state import RagState
 
 Mode = Literal["pipeline", "agentic"]
-
-
-def ollama_chat_model(settings: Settings) -> BaseChatModel:
-    """The chat model the graph answers with: Ollama, `num_ctx` sent explicitly."""
-    from langchain_ollama import ChatOllama  # deferred: costs ~0.5 s to import
-
-    return ChatOllama(model=settings.chat_model, base_url=settings.ollama_host,
-                      num_ctx=settings.chat_num_ctx, temperature=0,
-                      client_kwargs=client_kwargs(settings.request_timeout))
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 def _since_last_question(messages: list[AnyMessage]) -> list[AnyMessage]:
@@ -65,8 +57,7 @@ def _tool_passages(messages: list[AnyMessage]) -> list[dict[str, Any]]:
     """The passages of the latest retrieve/rerank ToolMessage answering this question."""
     for message in reversed(_since_last_question(messages)):
         if isinstance(message, ToolMessage) and message.artifact:
-            artifact = message.artifact
-            return artifact["hits"] if isinstance(artifact, dict) else list(artifact)
+            return message.artifact["hits"]
     return []
 
 
@@ -83,10 +74,8 @@ class _Nodes:
         self.tools = tools
 
     def prepare(self, state: RagState) -> dict:
-        question = next((m.text for m in reversed(state["messages"])
-                         if isinstance(m, HumanMessage)), "")
-        if not question.strip():
-            raise EmptyQueryError("the question is empty: ask something")
+        question = require_text(next((m.text for m in reversed(state["messages"])
+                                      if isinstance(m, HumanMessage)), ""), "question")
         return {"question": question, "query": question, "candidates": [], "passages": [],
                 "answer": "", "citations": [], "rewrites": 0, "invalid_citations": 0,
                 "errors": []}
@@ -172,50 +161,49 @@ def build_graph(
 ) -> CompiledStateGraph:
     """A compiled rankwise graph. Settings come from the knowledge base's `Settings`.
 
-    `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
+    `chat_model` is any LangChain chat model (default: the one `chat_model` in the
+    settings names, Ollama's by default); the reranker uses it too unless `reranker` is
+    given. Its errors arrive translated and its transient faults retried, by rankwise's
+    model adapter. `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
     bounds query rewrites when nothing relevant survives (pipeline mode); `max_tool_rounds`
     bounds tool-calling rounds per question (agentic mode). A passage counts as relevant
     when its rerank grade is at least `min_grade` or, ungraded, its score at least
     `min_score`. Any LangGraph checkpointer keeps conversations per `thread_id`.
     """
+    choose(mode, MODES, "mode")
+    for name, value in (("max_rewrites", max_rewrites), ("max_tool_rounds", max_tool_rounds)):
+        if value < 0:
+            raise InvalidArgumentError(f"{name} must not be negative, got {value}")
     kb = knowledge_base or KnowledgeBase()
     settings = kb.settings
     top_n = top_n or settings.rerank_top_n
     top_k = top_k or settings.rerank_top_k
-    reranker = reranker or Reranker(settings, strategy=rerank, top_k=top_k)
-    model = chat_model or ollama_chat_model(settings)
+    model = models.chat_model(settings, chat_model)
+    reranker = reranker or Reranker(settings, strategy=rerank, top_k=top_k, chat_model=model)
     tools = [RetrieveTool(knowledge_base=kb, k=top_k),
              RerankTool(knowledge_base=kb, reranker=reranker, top_n=top_n)]
     nodes = _Nodes(kb, reranker, model, top_n=top_n, top_k=top_k, max_rewrites=max_rewrites,
                    max_tool_rounds=max_tool_rounds, min_score=min_score, min_grade=min_grade,
                    tools=tools)
-    # Only transient faults (refused connection, timeout, 5xx) are retried, with backoff.
-    retry = RetryPolicy(max_attempts=settings.retry_attempts, initial_interval=0.2,
-                        retry_on=is_transient)
-
     graph = StateGraph(RagState)
     graph.add_node("prepare", nodes.prepare)
     graph.add_edge(START, "prepare")
     if mode == "pipeline":
         graph.add_node("retrieve", nodes.retrieve)
         graph.add_node("rerank", nodes.rerank)
-        graph.add_node("rewrite", nodes.rewrite, retry_policy=retry)
-        graph.add_node("generate", nodes.generate, retry_policy=retry)
+        graph.add_node("rewrite", nodes.rewrite)
+        graph.add_node("generate", nodes.generate)
         graph.add_edge("prepare", "retrieve")
         graph.add_edge("retrieve", "rerank")
         graph.add_conditional_edges("rerank", nodes.route, ["generate", "rewrite"])
         graph.add_edge("rewrite", "retrieve")
         graph.add_edge("generate", END)
-    elif mode == "agentic":
-        graph.add_node("agent", nodes.agent, retry_policy=retry)
+    else:
+        graph.add_node("agent", nodes.agent)
         graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
         graph.add_node("finalize", nodes.finalize)
         graph.add_edge("prepare", "agent")
         graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: "finalize"})
         graph.add_edge("tools", "agent")
         graph.add_edge("finalize", END)
-    else:
-        raise ValueError(f"mode must be 'pipeline' or 'agentic', got {mode!r}")
-    compiled = graph.compile(checkpointer=checkpointer, name=f"rankwise-{mode}")
-    compiled.rankwise_settings = settings  # lets `ask` name the host and model in errors
-    return compiled
+    return graph.compile(checkpointer=checkpointer, name=f"rankwise-{mode}")

@@ -68,7 +68,7 @@ def test_adapter_returns_content_and_keeps_the_artifact(kb):
     content = adapter.run(query="nightly backups")
 
     assert content.startswith("[1] id=") and "backups.md" in content
-    assert adapter.last_artifact[0]["source"] == "backups.md"
+    assert adapter.last_artifact["hits"][0]["source"] == "backups.md"
     assert list(adapter.artifacts)[0].startswith("call_")
 
 
@@ -120,10 +120,7 @@ def test_cli_crew_prints_answer_and_sources(kb, ollama, settings):
     ollama.chat_reply = crew_model
     env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": settings.milvus_uri,
            "RANKWISE_COLLECTION": settings.collection}
-    kb.store.client.close()
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(settings.milvus_uri)
+    kb.close()
 
     result = rankwise("crew", "How long are backups kept?", env=env)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from judges import Judge
-from rankwise.tools.evaluation import DatasetError, evaluate, load_beir
+from rankwise.tools import DatasetError, evaluate, load_beir
 from test_cli import rankwise
 
 CORPUS = {
@@ -75,7 +75,8 @@ def test_a_second_run_reuses_the_collection(settings, dataset_dir, ollama):
     evaluate(load_beir(dataset_dir), settings, searches=["dense", "hybrid"])
 
     embedded = [t for p, b in ollama.requests if p == "/api/embed" for t in b["input"]]
-    assert sorted(embedded) == sorted([QUERIES[q] for q in ("q1", "q2", "q3")] * 2)
+    queries = [f"search_query: {QUERIES[q]}" for q in ("q1", "q2", "q3")]
+    assert sorted(embedded) == sorted(queries * 2), "only the queries, with nomic's prompt"
 
 
 def test_malformed_lines_name_their_file_and_line(tmp_path):

@@ -76,8 +76,9 @@ def test_nothing_relevant_rewrites_the_query_a_bounded_number_of_times(kb, model
     assert answer.text.startswith("The knowledge base does not say")
     assert answer.citations == [] and answer.passages == []
     searched = [body["input"][0] for path, body in ollama.requests if path == "/api/embed"]
-    assert searched[-3:] == ["Where do penguins live?", "Where do penguins live? explained",
-                             "Where do penguins live? explained explained"]
+    assert searched[-3:] == [f"search_query: {q}" for q in (
+        "Where do penguins live?", "Where do penguins live? explained",
+        "Where do penguins live? explained explained")]
 
 
 def test_a_relevant_passage_after_a_rewrite_is_answered(kb, model, ollama):
@@ -101,8 +102,8 @@ def test_agentic_mode_calls_the_retrieve_tool_when_documents_are_needed(kb, mode
     kinds = [type(m).__name__ for m in messages]
     assert kinds == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
     assert messages[1].tool_calls[0]["name"] == "retrieve"
-    assert isinstance(messages[2].artifact, list) and messages[2].artifact[0]["source"]
-    assert answer.citations[0]["id"] == messages[2].artifact[0]["id"]
+    assert messages[2].artifact["hits"][0]["source"]
+    assert answer.citations[0]["id"] == messages[2].artifact["hits"][0]["id"]
     assert any(body.get("tools") for body in chat_bodies(ollama))
 
 
@@ -218,7 +219,7 @@ def test_state_with_tool_artifacts_survives_the_sqlite_checkpointer(kb, model, t
         values = graph.get_state({"configurable": {"thread_id": "persist"}}).values
 
     tool_message = next(m for m in values["messages"] if isinstance(m, ToolMessage))
-    assert tool_message.artifact[0]["source"] == "keys.md"
+    assert tool_message.artifact["hits"][0]["source"] == "keys.md"
     assert values["citations"][0]["source"] == "keys.md"
 
 

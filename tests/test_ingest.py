@@ -9,8 +9,8 @@ from pathlib import Path
 
 from langchain_core.documents import Document
 from rankwise.tools import KnowledgeBase
-from rankwise.tools.chunking import Chunker
-from rankwise.tools.documents import load_file
+from rankwise.tools.core.chunking import Chunker
+from rankwise.tools.core.documents import load_file
 
 
 def stored(kb: KnowledgeBase) -> dict[str, set[str]]:
@@ -67,7 +67,7 @@ def test_changed_file_replaces_its_chunks_and_leaves_others(kb, docs, ollama):
     }
     assert report.added == len(after[key]) and report.removed == len(before[key])
     assert ollama.embedded_texts() == [
-        c.text for c in Chunker(200, 40).split(load_file(changed))
+        f"search_document: {c.text}" for c in Chunker(200, 40).split(load_file(changed))
     ]
     assert "curry" in kb.search("curry tuesdays", k=1)[0].text
 
@@ -163,7 +163,7 @@ KILLED_INGEST = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
     from rankwise.tools import KnowledgeBase, Settings
-    from rankwise.tools import store as store_module
+    from rankwise.tools.adapters import milvus as store_module
 
     inserted = 0
     original = store_module.MilvusStore.insert
@@ -191,10 +191,7 @@ def test_ingest_killed_midway_then_rerun_gives_exactly_the_right_chunks(
                                for i in range(30)))
     kb = KnowledgeBase(settings)
     kb.ingest([docs])
-    kb.store.client.close()
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(settings.milvus_uri)
+    kb.close()
     big.write_text("\n\n".join(f"Rewritten paragraph {i} covers topic {i} instead. " * 3
                                for i in range(25)))
 

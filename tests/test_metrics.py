@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from rankwise.tools.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from rankwise.tools.core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
 GRADES = {"a": 3, "b": 2, "c": 1, "z": 0}
 

@@ -282,12 +282,12 @@ def test_rerank_tool_returns_a_tool_message(settings, ollama):
     assert isinstance(message, ToolMessage) and message.tool_call_id == "c1"
     assert message.content.startswith("[1] id=") and "fish on fridays" in message.content
     assert message.artifact["hits"][0]["source"] == "b"
-    assert message.artifact["calls"][0]["status"] == "ok"
+    assert message.artifact["rerank"]["calls"][0]["status"] == "ok"
 
     ids = [h.id for h in kb.search("soup keys", k=2)]
     by_id = tool.invoke({"name": "rerank", "args": {"query": "q", "ids": ids}, "id": "c2",
                          "type": "tool_call"})
-    assert sorted(by_id.artifact["order"]) == sorted(ids)
+    assert sorted(by_id.artifact["rerank"]["order"]) == sorted(ids)
 
 
 async def test_rerank_tool_async(settings, ollama):

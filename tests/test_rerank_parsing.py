@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rankwise.tools.rerank import expected_grade, parse_grade, parse_permutation
+from rankwise.tools.services.rerank.parsing import expected_grade, parse_grade, parse_permutation
 
 
 @pytest.mark.parametrize("reply, size, order, status", [

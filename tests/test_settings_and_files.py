@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from rankwise.tools import Settings
-from rankwise.tools.documents import html_to_text, load_file
+from rankwise.tools.core.documents import html_to_text, load_file
 
 
 def test_environment_configures_everything(monkeypatch):

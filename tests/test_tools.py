@@ -45,11 +45,11 @@ def test_tool_call_returns_a_tool_message_with_passages_and_hits(shared_kb):
     assert message.tool_call_id == "call-1" and message.name == "retrieve"
     assert message.content.startswith("[1] id=")
     assert "source=doc0.md" in message.content and CORPUS[0] in message.content
-    assert [hit["source"] for hit in message.artifact][0] == "doc0.md"
-    assert len(message.artifact) == 2
-    assert set(message.artifact[0]) == {"id", "text", "score", "source", "chunk_index",
+    assert [hit["source"] for hit in message.artifact["hits"]][0] == "doc0.md"
+    assert len(message.artifact["hits"]) == 2 and message.artifact["query"] == "rotate signing keys"
+    assert set(message.artifact["hits"][0]) == {"id", "text", "score", "source", "chunk_index",
                                         "metadata"}
-    assert f"id={message.artifact[1]['id']}" in message.content
+    assert f"id={message.artifact['hits'][1]['id']}" in message.content
 
 
 def test_tool_call_with_k_and_filter(shared_kb):
@@ -57,14 +57,14 @@ def test_tool_call_with_k_and_filter(shared_kb):
 
     message = tool.invoke(tool_call({"query": "keys", "k": 1, "filter": {"n": {"$gte": 3}}}))
 
-    assert len(message.artifact) == 1
-    assert message.artifact[0]["metadata"]["n"] >= 3
+    assert len(message.artifact["hits"]) == 1
+    assert message.artifact["hits"][0]["metadata"]["n"] >= 3
 
 
 def test_tool_with_no_matches_says_so(shared_kb):
     tool = RetrieveTool(knowledge_base=shared_kb)
     message = tool.invoke(tool_call({"query": "keys", "filter": {"source": "nope"}}))
-    assert message.content == "No passages found." and message.artifact == []
+    assert message.content == "No passages found." and message.artifact["hits"] == []
 
 
 def test_tool_schema_shows_the_model_only_its_arguments(shared_kb):

@@ -1,36 +1,57 @@
-"""rankwise.tools: ingest documents into Milvus with Ollama embeddings, search them, rerank
-them with an LLM, and hand the results to agents as LangChain tools.
+"""rankwise.tools: ingest documents into Milvus, search them, rerank them with an LLM,
+and hand the results to agents as LangChain tools.
+
+Layout (each layer imports only those before it):
+`core` (vocabulary, settings, errors, documents), `adapters` (model providers and
+Milvus, one error boundary each), `services` (knowledge base, reranker, evaluation),
+`agent_tools` (the LangChain tools and retriever).
 
 Names load on first use (PEP 562), so `import rankwise.tools` stays cheap; Milvus and
-Ollama clients are imported only when a command needs them.
+model clients are imported only when a command needs them.
 """
 
-from .errors import (
+from .core.errors import (
     DimensionMismatchError,
     EmptyQueryError,
     FilterError,
+    InvalidArgumentError,
     ModelNotFoundError,
+    ModelRequestError,
+    ModelUnavailableError,
     OllamaRequestError,
     OllamaUnavailableError,
+    ProviderNotInstalledError,
     RankwiseError,
     StoreError,
     StoreLockedError,
 )
-from .lazy import lazy_exports
+from .core.lazy import lazy_exports
 
 _LAZY = {
-    "compile_filter": ".filters",
-    "Hit": ".hits",
-    "format_hits": ".hits",
-    "IngestReport": ".ingest",
-    "KnowledgeBase": ".knowledge_base",
-    "Reranker": ".rerank",
-    "RerankResult": ".rerank",
-    "RerankTool": ".rerank",
-    "KnowledgeBaseRetriever": ".retrieve",
-    "RetrieveInput": ".retrieve",
-    "RetrieveTool": ".retrieve",
-    "Settings": ".settings",
+    "FilterSpec": ".core.vocabulary",
+    "Hit": ".core.vocabulary",
+    "RankedHit": ".core.vocabulary",
+    "SearchMode": ".core.vocabulary",
+    "Strategy": ".core.vocabulary",
+    "format_hits": ".core.vocabulary",
+    "compile_filter": ".core.filters",
+    "ModelRef": ".core.settings",
+    "Settings": ".core.settings",
+    "IngestReport": ".services.ingest",
+    "KnowledgeBase": ".services.knowledge_base",
+    "Reranker": ".services.rerank",
+    "RerankPrompts": ".services.rerank",
+    "RerankResult": ".services.rerank",
+    "CallRecord": ".services.rerank",
+    "evaluate": ".services.evaluation",
+    "load_beir": ".services.evaluation",
+    "EvaluationReport": ".services.evaluation",
+    "DatasetError": ".services.evaluation",
+    "KnowledgeBaseRetriever": ".agent_tools.retrieve",
+    "RetrieveInput": ".agent_tools.retrieve",
+    "RetrieveTool": ".agent_tools.retrieve",
+    "RerankInput": ".agent_tools.rerank",
+    "RerankTool": ".agent_tools.rerank",
 }
 
 
@@ -41,9 +62,13 @@ __all__ = [
     "DimensionMismatchError",
     "EmptyQueryError",
     "FilterError",
+    "InvalidArgumentError",
     "ModelNotFoundError",
+    "ModelRequestError",
+    "ModelUnavailableError",
     "OllamaRequestError",
     "OllamaUnavailableError",
+    "ProviderNotInstalledError",
     "RankwiseError",
     "StoreError",
     "StoreLockedError",

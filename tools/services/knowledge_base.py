@@ -6,45 +6,62 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 
-from .documents import Source, UnreadableFileError, discover, group_documents, load_file
-from .embedder import Embedder
-from .errors import EmptyQueryError
-from .filters import FilterSpec, compile_filter
-from .hits import Hit
+from ..adapters import models
+from ..core.documents import Source, UnreadableFileError, discover, group_documents, load_file
+from ..core.errors import InvalidArgumentError
+from ..core.filters import compile_filter
+from ..core.settings import Settings
+from ..core.vocabulary import SEARCH_MODES, FilterSpec, Hit, SearchMode, choose, require_text
 from .ingest import IngestProgress, IngestReport, ingest_sources
-from .settings import Settings
 
 if TYPE_CHECKING:
-    from .store import MilvusStore
-
-SearchMode = Literal["dense", "hybrid"]
+    from ..adapters.milvus import MilvusStore
 
 
 class KnowledgeBase:
-    """Documents chunked, embedded by Ollama and stored in Milvus; searchable as text.
+    """Documents chunked, embedded and stored in Milvus; searchable as text.
 
-    >>> kb = KnowledgeBase(milvus_uri="./notes.db")      # doctest: +SKIP
-    >>> kb.ingest(["docs/"]).summary()                    # doctest: +SKIP
-    >>> kb.search("how do I rotate keys?", k=5)           # doctest: +SKIP
+    Embeddings come from `embeddings` (any LangChain `Embeddings`) or, by default, from
+    the model `settings.embed_model` names (Ollama's nomic-embed-text).
+
+    >>> with KnowledgeBase(milvus_uri="./notes.db") as kb:    # doctest: +SKIP
+    ...     kb.ingest(["docs/"]).summary()
+    ...     kb.search("how do I rotate keys?", k=5)
     """
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: Settings | None = None, *,
+                 embeddings: Embeddings | None = None, **overrides: Any) -> None:
         self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-        self.embedder = Embedder(self.settings)
+        self.embedder = models.embeddings(self.settings, embeddings)
         self._store: MilvusStore | None = None
 
     @property
     def store(self) -> MilvusStore:
         """The Milvus collection, opened on first use."""
         if self._store is None:
-            from .store import MilvusStore  # deferred: pymilvus costs ~1 s to import
+            from ..adapters.milvus import MilvusStore  # deferred: pymilvus costs ~1 s
 
-            self._store = MilvusStore(self.settings)
+            self._store = MilvusStore(self.settings, self.embedder.identity.as_dict())
         return self._store
+
+    def close(self) -> None:
+        """Close the store (a Milvus Lite file is unlocked); the next use reopens it."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
 
     # ---- ingest -------------------------------------------------------------------
     def ingest(
@@ -118,12 +135,10 @@ class KnowledgeBase:
         `filter` is a typed mapping (see `rankwise.tools.filters`); `raw_filter` is a
         Milvus expression used verbatim: never build it from user text.
         """
-        if not isinstance(query, str) or not query.strip():
-            raise EmptyQueryError("the query is empty: pass the text to search for")
+        require_text(query)
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        if mode not in ("dense", "hybrid"):
-            raise ValueError(f"mode must be 'dense' or 'hybrid', got {mode!r}")
+            raise InvalidArgumentError(f"k must be at least 1, got {k}")
+        choose(mode, SEARCH_MODES, "mode")
         expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw_filter) if e)
         store = self.store
         if store.dimension is None:
@@ -142,12 +157,12 @@ class KnowledgeBase:
     # ---- LangChain views ----------------------------------------------------------
     def as_retriever(self, **kwargs: Any):
         """A LangChain `BaseRetriever` over this knowledge base."""
-        from .retrieve import KnowledgeBaseRetriever
+        from ..agent_tools.retrieve import KnowledgeBaseRetriever
 
         return KnowledgeBaseRetriever(knowledge_base=self, **kwargs)
 
     def as_tool(self, **kwargs: Any):
         """The `retrieve` LangChain tool over this knowledge base."""
-        from .retrieve import RetrieveTool
+        from ..agent_tools.retrieve import RetrieveTool
 
         return RetrieveTool(knowledge_base=self, **kwargs)

@@ -11,27 +11,30 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..hits import Hit, format_hits
-from ..knowledge_base import KnowledgeBase
-from .reranker import Reranker, RerankResult
+from ..core.vocabulary import Hit, format_hits
+from ..services.knowledge_base import KnowledgeBase
+from ..services.rerank import Reranker, RerankResult
+from . import ToolArtifact, artifact
 
 
 class RerankInput(BaseModel):
     """Arguments of the `rerank` tool, as the model sees them."""
 
-    query: str = Field(description="The question the passages should answer.")
-    ids: list[str] | None = Field(
-        None,
-        description="Ids of passages returned by `retrieve`, to reorder. Omit them to "
-        "search the knowledge base and rerank its top candidates in one step.",
-    )
-    k: int | None = Field(None, ge=1, le=100, description="How many passages to keep.")
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    query: str
+    """The question the passages should answer."""
+    ids: list[str] | None = None
+    """Ids of passages returned by `retrieve`, to reorder. Omit them to search the
+    knowledge base and rerank its top candidates in one step."""
+    k: int | None = Field(None, ge=1, le=100)
+    """How many passages to keep."""
 
 
 class RerankTool(BaseTool):
     """Reorder passages with an LLM; content = the best passages, artifact = the result."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "rerank"
     description: str = (
@@ -41,8 +44,11 @@ class RerankTool(BaseTool):
     args_schema: type[BaseModel] = RerankInput
     response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
+    """The knowledge base the passages come from."""
     reranker: Reranker
-    top_n: int = Field(20, ge=1, le=200, description="Candidates searched when no ids given.")
+    """The reranker that orders them."""
+    top_n: int = Field(20, ge=1, le=200)
+    """Candidates searched when the call gives no ids."""
 
     def _candidates(self, query: str, ids: list[str] | None) -> list[Hit]:
         if ids:
@@ -50,8 +56,9 @@ class RerankTool(BaseTool):
         return self.knowledge_base.search(query, self.top_n)
 
     @staticmethod
-    def _output(result: RerankResult) -> tuple[str, dict[str, Any]]:
-        return format_hits(list(result.hits)), result.model_dump()
+    def _output(result: RerankResult) -> tuple[str, ToolArtifact]:
+        details = result.model_dump(exclude={"hits", "query"})
+        return format_hits(result.hits), artifact(result.query, result.hits, details)
 
     @staticmethod
     def _config(run_manager: Any) -> RunnableConfig | None:
@@ -63,7 +70,7 @@ class RerankTool(BaseTool):
         ids: list[str] | None = None,
         k: int | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ToolArtifact]:
         hits = self._candidates(query, ids)
         return self._output(self.reranker.rerank(query, hits, k, self._config(run_manager)))
 
@@ -73,7 +80,7 @@ class RerankTool(BaseTool):
         ids: list[str] | None = None,
         k: int | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ToolArtifact]:
         hits = await asyncio.to_thread(self._candidates, query, ids)
         result = await self.reranker.arerank(query, hits, k, self._config(run_manager))
         return self._output(result)

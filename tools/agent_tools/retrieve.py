@@ -12,9 +12,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from .filters import Condition
-from .hits import format_hits
-from .knowledge_base import KnowledgeBase, SearchMode
+from ..core.vocabulary import Condition, SearchMode, format_hits
+from ..services.knowledge_base import KnowledgeBase
+from . import ToolArtifact, artifact
 
 MAX_K = 100
 
@@ -22,23 +22,21 @@ MAX_K = 100
 class RetrieveInput(BaseModel):
     """Arguments of the `retrieve` tool, as the model sees them."""
 
-    query: str = Field(description="What to look up, in natural language.")
-    k: int | None = Field(
-        None, ge=1, le=MAX_K, description="How many passages to return (default: the tool's)."
-    )
-    filter: dict[str, Condition] | None = Field(
-        None,
-        description=(
-            "Optional conditions on 'source' or metadata fields: a value for equality, a "
-            'list for membership, or operators such as {"$gte": 2, "$lt": 5}.'
-        ),
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    query: str
+    """What to look up, in natural language."""
+    k: int | None = Field(None, ge=1, le=MAX_K)
+    """How many passages to return (default: the tool's)."""
+    filter: dict[str, Condition] | None = None
+    """Optional conditions on 'source' or metadata fields: a value for equality, a list
+    for membership, or operators such as {"$gte": 2, "$lt": 5}."""
 
 
 class RetrieveTool(BaseTool):
     """Search the knowledge base; content = numbered passages, artifact = the hits."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "retrieve"
     description: str = (
@@ -48,8 +46,11 @@ class RetrieveTool(BaseTool):
     args_schema: type[BaseModel] = RetrieveInput
     response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
+    """The knowledge base searched."""
     k: int = Field(5, ge=1, le=MAX_K)
+    """Passages returned when the call gives no `k`."""
     mode: SearchMode = "dense"
+    """Dense search, or hybrid (dense fused with BM25)."""
 
     def _run(
         self,
@@ -57,20 +58,24 @@ class RetrieveTool(BaseTool):
         k: int | None = None,
         filter: dict[str, Any] | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
-    ) -> tuple[str, list[dict[str, Any]]]:
+    ) -> tuple[str, ToolArtifact]:
         hits = self.knowledge_base.search(query, k or self.k, filter, mode=self.mode)
-        return format_hits(hits), [hit.model_dump() for hit in hits]
+        return format_hits(hits), artifact(query, hits)
 
 
 class KnowledgeBaseRetriever(BaseRetriever):
     """A LangChain retriever over a `KnowledgeBase` (Documents carry id, source, score)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     knowledge_base: KnowledgeBase
+    """The knowledge base searched."""
     k: int = Field(4, ge=1, le=MAX_K)
+    """Documents returned."""
     filter: dict[str, Any] | None = None
+    """Conditions every document must meet (see `rankwise.tools.FilterSpec`)."""
     mode: SearchMode = "dense"
+    """Dense search, or hybrid (dense fused with BM25)."""
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

@@ -19,13 +19,10 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from .errors import FilterError
-
-Scalar = Union[str, int, float, bool]
-Condition = Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]
-FilterSpec = Mapping[str, Condition]
+from .vocabulary import FilterSpec
 
 COLUMNS = frozenset({"id", "source", "chunk_index"})
 _OPERATORS = {

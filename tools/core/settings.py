@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .vocabulary import Strategy
+
+# The providers LangChain's `init_chat_model` / `init_embeddings` know by name. A model
+# string starting with one of them and a colon names that provider; any other string is
+# an Ollama model, whose own names may contain a colon (`llama3.2:3b`).
+PROVIDERS = frozenset({
+    "ollama", "openai", "azure_openai", "azure_ai", "anthropic", "google_genai",
+    "google_vertexai", "google_anthropic_vertex", "bedrock", "bedrock_converse", "cohere",
+    "fireworks", "together", "mistralai", "huggingface", "groq", "deepseek", "ibm",
+    "nvidia", "xai", "perplexity",
+})
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model named the LangChain way: `provider:model`; a bare name is an Ollama model."""
+
+    provider: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        provider, sep, name = text.partition(":")
+        if sep and provider in PROVIDERS and name:
+            return cls(provider, name)
+        return cls("ollama", text)
+
+    @property
+    def is_ollama(self) -> bool:
+        return self.provider == "ollama"
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.name}"
 
 
 class Settings(BaseSettings):
@@ -22,8 +56,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RANKWISE_OLLAMA_HOST", "ollama_host"),
         description="Base URL of the Ollama server.",
     )
-    embed_model: str = Field("nomic-embed-text", description="Ollama embedding model.")
-    chat_model: str = Field("llama3.2", description="Ollama chat model for rerank and answers.")
+    embed_model: str = Field(
+        "ollama:nomic-embed-text",
+        description="Embedding model as provider:model (a bare name is an Ollama model).")
+    chat_model: str = Field(
+        "ollama:llama3.2",
+        description="Chat model for rerank and answers, as provider:model.")
+    base_url: str | None = Field(
+        None, description="Base URL of a non-Ollama provider (an OpenAI-compatible server).")
+    api_key: SecretStr | None = Field(
+        None, description="API key of a non-Ollama provider (else its own variable).")
+    query_prefix: str | None = Field(
+        None, description="Text put before every query embedded (default: the model's).")
+    document_prefix: str | None = Field(
+        None, description="Text put before every chunk embedded (default: the model's).")
     milvus_uri: str = Field(
         "./rankwise.db",
         description="Milvus Lite file path, or http(s)://host:19530 for a Milvus server.",
@@ -40,7 +86,7 @@ class Settings(BaseSettings):
     chat_num_ctx: int = Field(
         8192, ge=512, description="Context sent as num_ctx (capped by the model's own)."
     )
-    rerank_strategy: Literal["pointwise", "listwise", "tournament", "none"] = Field(
+    rerank_strategy: Strategy = Field(
         "listwise", description="How the LLM reorders candidates."
     )
     rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates retrieved for rerank.")
@@ -86,6 +132,16 @@ class Settings(BaseSettings):
                 f"({self.rerank_window}), or passages between windows are never compared"
             )
         return self
+
+    @property
+    def embed(self) -> ModelRef:
+        """The embedding model, parsed."""
+        return ModelRef.parse(self.embed_model)
+
+    @property
+    def chat(self) -> ModelRef:
+        """The chat model, parsed."""
+        return ModelRef.parse(self.chat_model)
 
     @property
     def milvus_is_local(self) -> bool:

@@ -6,6 +6,7 @@ The same code serves Milvus Lite (a local file) and a Milvus server URI.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,12 +22,13 @@ from pymilvus import (
 )
 from pymilvus.exceptions import MilvusException
 
-from .errors import DimensionMismatchError, StoreError, StoreLockedError
-from .filters import literal
-from .hits import Hit
-from .settings import Settings
+from ..core.errors import DimensionMismatchError, StoreError, StoreLockedError
+from ..core.filters import literal
+from ..core.settings import Settings
+from ..core.vocabulary import Hit
 
-MODEL_PROPERTY = "rankwise.embed_model"
+IDENTITY_PROPERTY = "rankwise.embedding"
+LEGACY_MODEL_PROPERTY = "rankwise.embed_model"  # collections made before identities
 OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
 RRF_K = 60
 _QUERY_BATCH = 1000
@@ -77,17 +79,38 @@ def open_client(settings: Settings) -> MilvusClient:
         raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
 
 
-class MilvusStore:
-    """One rankwise collection: chunks with text, source, metadata, dense and BM25 vectors."""
+def _hit(row: dict[str, Any]) -> Hit:
+    entity = row.get("entity", row)
+    return Hit(id=row["id"], text=entity["text"], score=float(row.get("distance", 0.0)),
+               source=entity["source"], chunk_index=int(entity.get("chunk_index", 0)),
+               metadata=entity.get("metadata") or {})
 
-    def __init__(self, settings: Settings, client: MilvusClient | None = None) -> None:
+
+class MilvusStore:
+    """One rankwise collection: chunks with text, source, metadata, dense and BM25 vectors.
+
+    `identity` says what makes its vectors (provider, model, embedding prompts); it is
+    stored with the collection and a collection made with another one is refused.
+    """
+
+    def __init__(self, settings: Settings, identity: dict[str, str],
+                 client: MilvusClient | None = None) -> None:
         self.settings = settings
+        self.identity = identity
         self.name = settings.collection
         self.client = client or open_client(settings)
         self.dimension: int | None = None
         if self.client.has_collection(self.name):
             self._check_existing()
             self.client.load_collection(self.name)
+
+    def close(self) -> None:
+        """Close the connection; a Milvus Lite file is unlocked for other processes."""
+        self.client.close()
+        if self.settings.milvus_is_local:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(os.path.abspath(self.settings.milvus_uri))
 
     # ---- schema -------------------------------------------------------------------
     def _check_existing(self) -> None:
@@ -99,13 +122,15 @@ class MilvusStore:
                 "fields): choose another collection name with RANKWISE_COLLECTION"
             )
         self.dimension = int(fields["vector"]["params"]["dim"])
-        made_with = (info.get("properties") or {}).get(MODEL_PROPERTY)
-        if made_with and made_with != self.settings.embed_model:
+        made_with = _recorded_identity(info.get("properties") or {})
+        if made_with is not None and made_with != self.identity:
             raise DimensionMismatchError(
-                f"collection {self.name!r} holds embeddings from model {made_with!r}, but the "
-                f"configured embedding model is {self.settings.embed_model!r}; vectors of two "
-                f"models must not be mixed. Set RANKWISE_EMBED_MODEL={made_with}, or use "
-                "another collection (RANKWISE_COLLECTION) for the new model"
+                f"collection {self.name!r} holds embeddings made by {_describe(made_with)}, "
+                f"but the configured embeddings are {_describe(self.identity)}; vectors of "
+                "two models or prompts must not be mixed. Configure the embeddings that made "
+                "the collection (RANKWISE_EMBED_MODEL, RANKWISE_QUERY_PREFIX, "
+                "RANKWISE_DOCUMENT_PREFIX), or use another collection (RANKWISE_COLLECTION) "
+                "and ingest again"
             )
 
     def ensure(self, dimension: int) -> None:
@@ -119,7 +144,7 @@ class MilvusStore:
         if self.dimension is not None and dimension != self.dimension:
             raise DimensionMismatchError(
                 f"collection {self.name!r} stores {self.dimension}-d vectors but model "
-                f"{self.settings.embed_model!r} produces {dimension}-d vectors; use the model "
+                f"{self.identity['model']!r} produces {dimension}-d vectors; use the model "
                 "that built the collection, or another collection (RANKWISE_COLLECTION)"
             )
 
@@ -153,7 +178,7 @@ class MilvusStore:
             self.name,
             schema=schema,
             index_params=index,
-            properties={MODEL_PROPERTY: self.settings.embed_model},
+            properties={IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)},
         )
         self.client.load_collection(self.name)
 
@@ -206,7 +231,7 @@ class MilvusStore:
         if self.dimension is None or not ids:
             return []
         rows = self.client.get(self.name, ids=list(ids), output_fields=OUTPUT_FIELDS)
-        by_id = {row["id"]: Hit.from_milvus(row) for row in rows}
+        by_id = {row["id"]: _hit(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def sources(self) -> set[str]:
@@ -243,4 +268,19 @@ class MilvusStore:
             results = self.client.hybrid_search(
                 self.name, requests, RRFRanker(RRF_K), limit=k, output_fields=OUTPUT_FIELDS
             )
-        return [Hit.from_milvus(row) for row in results[0]]
+        return [_hit(row) for row in results[0]]
+
+
+def _recorded_identity(properties: dict[str, str]) -> dict[str, str] | None:
+    if IDENTITY_PROPERTY in properties:
+        return json.loads(properties[IDENTITY_PROPERTY])
+    if LEGACY_MODEL_PROPERTY in properties:  # Ollama, no prompts: what rankwise sent then
+        return {"provider": "ollama", "model": properties[LEGACY_MODEL_PROPERTY],
+                "query_prefix": "", "document_prefix": ""}
+    return None
+
+
+def _describe(identity: dict[str, str]) -> str:
+    prompts = ", ".join(f"{kind} prefix {identity.get(f'{kind}_prefix', '')!r}"
+                        for kind in ("query", "document"))
+    return f"{identity.get('provider')}:{identity.get('model')} ({prompts})"

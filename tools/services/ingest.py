@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from langchain_core.embeddings import Embeddings
 
-from .chunking import Chunk, Chunker
-from .documents import Source
-from .settings import Settings
+from ..core.chunking import Chunk, Chunker
+from ..core.documents import Source
+from ..core.settings import Settings
 
 if TYPE_CHECKING:
-    from .store import MilvusStore
+    from ..adapters.milvus import MilvusStore
 
 _GROUP_SOURCES = 1024
 _GROUP_CHUNKS = 4096

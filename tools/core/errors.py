@@ -7,16 +7,32 @@ class RankwiseError(Exception):
     """Base class for every error rankwise raises on purpose."""
 
 
-class OllamaUnavailableError(RankwiseError, ConnectionError):
+class InvalidArgumentError(RankwiseError, ValueError):
+    """An argument is out of range or not one of its choices; raised before any I/O."""
+
+
+class ModelUnavailableError(RankwiseError, ConnectionError):
+    """A model server could not be reached, or kept failing, after bounded retries."""
+
+
+class OllamaUnavailableError(ModelUnavailableError):
     """Ollama could not be reached, or kept failing, after bounded retries."""
 
 
 class ModelNotFoundError(RankwiseError, LookupError):
-    """The requested model is not pulled on the Ollama server."""
+    """The requested model does not exist on its server (for Ollama: not pulled)."""
 
 
-class OllamaRequestError(RankwiseError, ValueError):
+class ModelRequestError(RankwiseError, ValueError):
+    """A model server rejected a request (a 4xx other than a missing model)."""
+
+
+class OllamaRequestError(ModelRequestError):
     """Ollama rejected a request (a 4xx other than a missing model)."""
+
+
+class ProviderNotInstalledError(RankwiseError, ImportError):
+    """A model names a provider whose LangChain package is not installed."""
 
 
 class StoreLockedError(RankwiseError, RuntimeError):

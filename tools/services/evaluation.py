@@ -14,17 +14,18 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 
-from .errors import RankwiseError
+from ..core.errors import RankwiseError
+from ..core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from ..core.settings import Settings
+from ..core.vocabulary import SEARCH_MODES, STRATEGIES, SearchMode, Strategy, choose
 from .knowledge_base import KnowledgeBase
-from .metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from .rerank import Reranker, Strategy
-from .settings import Settings
-
-SearchMode = Literal["dense", "hybrid"]
+from .rerank import Reranker
 
 
 class DatasetError(RankwiseError, ValueError):
@@ -156,13 +157,23 @@ def evaluate(
     top_n: int = 20,
     k: int = 10,
     collection: str | None = None,
+    embeddings: Embeddings | None = None,
+    chat_model: BaseChatModel | None = None,
 ) -> EvaluationReport:
-    """Score every (search mode, rerank strategy) pair on the dataset's judged queries."""
+    """Score every (search mode, rerank strategy) pair on the dataset's judged queries.
+
+    Models come from `settings`, or are the LangChain `embeddings` / `chat_model` given.
+    """
+    for search in searches:
+        choose(search, SEARCH_MODES, "search mode")
+    for strategy in reranks:
+        choose(strategy, STRATEGIES, "rerank strategy")
     if not dataset.judged_queries:
         raise DatasetError(f"{dataset.root}: no query has judgements in qrels/test.tsv")
     settings = settings or Settings()
     safe_name = "".join(c if c.isalnum() else "_" for c in dataset.root.name)
-    kb = KnowledgeBase(settings, collection=collection or f"eval_{safe_name}")
+    kb = KnowledgeBase(settings, embeddings=embeddings,
+                       collection=collection or f"eval_{safe_name}")
     started = time.perf_counter()
     kb.add_documents(dataset.documents())
     report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
@@ -171,8 +182,8 @@ def evaluate(
     depth = max(top_n, k)
     for search in searches:
         for strategy in reranks:
-            reranker = None if strategy == "none" else Reranker(kb.settings, strategy=strategy,
-                                                                top_k=max(k, 10))
+            reranker = None if strategy == "none" else Reranker(
+                kb.settings, strategy=strategy, top_k=max(k, 10), chat_model=chat_model)
             report.results.append(_run(kb, dataset, search, reranker, depth, k))
     report.seconds = time.perf_counter() - started
     return report

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from .embedder import Embedder
-from .errors import RankwiseError
-from .settings import Settings
-from .store import MilvusStore
+from ..adapters import models
+from ..adapters.milvus import MilvusStore
+from ..core.errors import RankwiseError
+from ..core.settings import Settings
 
 
 @dataclass
@@ -27,34 +27,48 @@ def _pulled(host: str, timeout: float) -> set[str]:
     return names | {n.removesuffix(":latest") for n in names}
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    """Ollama reachable, models pulled, embedding dimension, Milvus open, collection stats."""
-    checks: list[Check] = []
+def _ollama_checks(settings: Settings) -> tuple[list[Check], bool]:
+    """Ollama reachable, and each Ollama model pulled; True when embedding can be tried."""
     host = settings.ollama_host
     try:
         version = httpx.get(f"{host}/api/version", timeout=min(settings.request_timeout, 5.0))
         version.raise_for_status()
-        checks.append(Check("ollama", True, f"{host} (version {version.json().get('version')})"))
         pulled = _pulled(host, settings.request_timeout)
     except httpx.HTTPError as exc:
-        checks.append(Check("ollama", False, f"{host} unreachable: {exc}",
-                            "start it with `ollama serve`, or set OLLAMA_HOST"))
-        pulled = None
-    for role, model in (("embedding model", settings.embed_model),
-                        ("chat model", settings.chat_model)):
-        if pulled is not None:
-            ok = model in pulled
-            checks.append(Check(role, ok, f"{model} {'pulled' if ok else 'not pulled'}",
-                                "" if ok else f"run `ollama pull {model}`"))
+        return [Check("ollama", False, f"{host} unreachable: {exc}",
+                      "start it with `ollama serve`, or set OLLAMA_HOST")], False
+    checks = [Check("ollama", True, f"{host} (version {version.json().get('version')})")]
+    embeddable = True
+    for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
+        if ref.is_ollama:
+            ok = ref.name in pulled
+            checks.append(Check(role, ok, f"{ref.name} {'pulled' if ok else 'not pulled'}",
+                                "" if ok else f"run `ollama pull {ref.name}`"))
+            embeddable &= ok or role == "chat model"
+    return checks, embeddable
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Ollama reachable and models pulled (when Ollama serves them), the embedding
+    dimension, Milvus open, and the collection's stats."""
+    checks: list[Check] = []
+    embeddable = True
+    if settings.embed.is_ollama or settings.chat.is_ollama:
+        checks, embeddable = _ollama_checks(settings)
+    for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
+        if not ref.is_ollama:
+            where = settings.base_url or "the provider's default URL"
+            checks.append(Check(role, True, f"{ref} at {where}"))
     dimension = None
-    if pulled is not None and settings.embed_model in pulled:
+    embedder = models.embeddings(settings)
+    if embeddable:
         try:
-            dimension = len(Embedder(settings).embed_query("dimension check"))
+            dimension = len(embedder.embed_query("dimension check"))
             checks.append(Check("embedding", True, f"{dimension} dimensions"))
         except RankwiseError as exc:
             checks.append(Check("embedding", False, str(exc)))
     try:
-        store = MilvusStore(settings)
+        store = MilvusStore(settings, embedder.identity.as_dict())
         checks.append(Check("milvus", True, f"{settings.milvus_uri} opened"))
     except RankwiseError as exc:
         checks.append(Check("milvus", False, str(exc)))
@@ -71,4 +85,5 @@ def run_checks(settings: Settings) -> list[Check]:
             "collection", fits, detail,
             "" if fits else f"the model gives {dimension}-d vectors: use another collection",
         ))
+    store.close()
     return checks

@@ -1,0 +1,113 @@
+"""Models by name (`provider:model`, Ollama when bare) or as LangChain objects, each
+behind its provider's error boundary. Provider packages are imported only when used."""
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from ...core.errors import ProviderNotInstalledError
+from ...core.settings import ModelRef, Settings
+from .boundary import Provider
+from .guarded import EmbeddingIdentity, GuardedChatModel, GuardedEmbeddings
+from .ollama import OllamaProvider, client_kwargs
+from .openai import OpenAIProvider
+from .prompts import default_prefixes
+
+__all__ = ["EmbeddingIdentity", "GuardedChatModel", "GuardedEmbeddings", "Provider",
+           "chat_model", "embeddings"]
+
+# A placeholder key for OpenAI-compatible servers that want none (Ollama's /v1, vLLM).
+_NO_KEY = "unused"
+
+
+def embeddings(settings: Settings, model: Embeddings | None = None) -> GuardedEmbeddings:
+    """The embedding model: `model` when given, else the one `settings.embed_model` names."""
+    if isinstance(model, GuardedEmbeddings):
+        return model
+    inner = model if model is not None else _build(settings.embed, settings, chat=False)
+    provider = _provider_of(inner, settings)
+    query, document = default_prefixes(provider.model)
+    identity = EmbeddingIdentity(
+        provider=_provider_label(inner, provider), model=provider.model,
+        query_prefix=query if settings.query_prefix is None else settings.query_prefix,
+        document_prefix=document if settings.document_prefix is None
+        else settings.document_prefix)
+    return GuardedEmbeddings(inner, provider, identity, settings.retry_attempts)
+
+
+def chat_model(settings: Settings, model: BaseChatModel | None = None) -> GuardedChatModel:
+    """The chat model: `model` when given, else the one `settings.chat_model` names."""
+    if isinstance(model, GuardedChatModel):
+        return model
+    inner = model if model is not None else _build(settings.chat, settings, chat=True)
+    return GuardedChatModel(inner=inner, provider=_provider_of(inner, settings),
+                            attempts=settings.retry_attempts)
+
+
+def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
+    timeout = settings.request_timeout
+    if ref.is_ollama:
+        from langchain_ollama import ChatOllama, OllamaEmbeddings  # deferred: ~0.5 s
+
+        common = {"model": ref.name, "base_url": settings.ollama_host,
+                  "client_kwargs": client_kwargs(timeout)}
+        if chat:
+            return ChatOllama(**common, num_ctx=settings.chat_num_ctx, temperature=0)
+        return OllamaEmbeddings(**common)
+    if ref.provider == "openai":
+        module = _import("langchain_openai", "openai")
+        key = settings.api_key.get_secret_value() if settings.api_key else (
+            os.environ.get("OPENAI_API_KEY") or (_NO_KEY if settings.base_url else None))
+        common = {"model": ref.name, "base_url": settings.base_url, "api_key": key,
+                  "timeout": timeout, "max_retries": 0}  # rankwise retries, with backoff
+        if chat:
+            return module.ChatOpenAI(**common, temperature=0)
+        # Token-id input (the default) is OpenAI's own; compatible servers want text.
+        return module.OpenAIEmbeddings(**common,
+                                       check_embedding_ctx_length=settings.base_url is None)
+    return _init_any(ref, settings, chat=chat)
+
+
+def _init_any(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
+    """Other providers through LangChain's own `init_chat_model` / `init_embeddings`."""
+    extra: dict[str, Any] = {"base_url": settings.base_url} if settings.base_url else {}
+    if settings.api_key:
+        extra["api_key"] = settings.api_key.get_secret_value()
+    if chat:
+        factory = _import("langchain.chat_models", ref.provider).init_chat_model
+        return factory(ref.name, model_provider=ref.provider, temperature=0, **extra)
+    factory = _import("langchain.embeddings", ref.provider).init_embeddings
+    return factory(ref.name, provider=ref.provider, **extra)
+
+
+def _import(module: str, provider: str) -> Any:
+    try:
+        return import_module(module)
+    except ImportError:
+        package = "langchain-openai" if provider == "openai" else f"langchain langchain-{provider}"
+        raise ProviderNotInstalledError(
+            f"models of provider {provider!r} need LangChain's package for it: "
+            f"pip install {package}") from None
+
+
+def _provider_of(model: Any, settings: Settings) -> Provider:
+    """The error boundary and features that fit `model`'s provider."""
+    module = type(model).__module__
+    name = str(next((getattr(model, a) for a in ("model", "model_name", "deployment")
+                     if isinstance(getattr(model, a, None), str)), type(model).__name__))
+    if module.startswith("langchain_ollama"):
+        return OllamaProvider(name, getattr(model, "base_url", None) or settings.ollama_host,
+                              settings.request_timeout, settings.retry_attempts)
+    if module.startswith("langchain_openai"):
+        where = getattr(model, "openai_api_base", None) or "api.openai.com"
+        return OpenAIProvider(name, where)
+    return Provider(name)
+
+
+def _provider_label(model: Any, provider: Provider) -> str:
+    return provider.name if provider.name != "generic" else type(model).__name__

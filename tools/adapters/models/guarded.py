@@ -1,0 +1,148 @@
+"""Any LangChain embeddings or chat model behind a provider's error boundary.
+
+The rest of rankwise (ingest, search, rerank, the graph) only ever sees these two
+classes: errors arrive translated, transient faults were retried, and embedding texts
+carry the prompts the model was trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import ConfigDict
+
+from ...core.errors import ModelRequestError
+from .boundary import Provider
+
+# The inner model's own run is not reported to the caller's callbacks: this model's run
+# is, so a streamed token reaches a LangGraph stream once, not twice.
+_QUIET: RunnableConfig = {"callbacks": []}
+
+
+@dataclass(frozen=True)
+class EmbeddingIdentity:
+    """What made a collection's vectors: stored with it, checked on every open."""
+
+    provider: str
+    model: str
+    query_prefix: str
+    document_prefix: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"provider": self.provider, "model": self.model,
+                "query_prefix": self.query_prefix, "document_prefix": self.document_prefix}
+
+
+class GuardedEmbeddings(Embeddings):
+    """Embeddings with task prefixes, retries, translated errors and a count check."""
+
+    def __init__(self, inner: Embeddings, provider: Provider, identity: EmbeddingIdentity,
+                 attempts: int) -> None:
+        self.inner, self.provider, self.identity, self.attempts = (
+            inner, provider, identity, attempts)
+
+    @property
+    def model(self) -> str:
+        return self.identity.model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        prefix = self.identity.document_prefix
+        vectors = self.provider.call(
+            lambda: self.inner.embed_documents([prefix + t for t in texts]), self.attempts)
+        return self._checked(vectors, len(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        prefix = self.identity.query_prefix
+        vector = self.provider.call(lambda: self.inner.embed_query(prefix + text),
+                                    self.attempts)
+        return self._checked([vector], 1)[0]
+
+    def _checked(self, vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:
+        if len(vectors) != expected:
+            raise ModelRequestError(
+                f"{self.provider.name} model {self.model!r} returned {len(vectors)} "
+                f"embeddings for {expected} texts; check the server")
+        return [list(v) for v in vectors]
+
+
+class GuardedChatModel(BaseChatModel):
+    """A chat model whose calls go through its provider's boundary. `bind_tools` keeps
+    the boundary; streams are retried only until their first chunk arrives."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inner: Runnable
+    provider: Provider
+    attempts: int = 4
+
+    @property
+    def _llm_type(self) -> str:
+        return f"rankwise-{self.provider.name}"
+
+    @property
+    def model_name(self) -> str:
+        return self.provider.model
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> GuardedChatModel:
+        return self.model_copy(update={"inner": self.inner.bind_tools(tools, **kwargs)})
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        reply = self.provider.call(
+            lambda: self.inner.invoke(messages, _QUIET, stop=stop, **kwargs), self.attempts)
+        return _result(reply)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                         **kwargs: Any) -> ChatResult:
+        reply = await self.provider.acall(
+            lambda: self.inner.ainvoke(messages, _QUIET, stop=stop, **kwargs), self.attempts)
+        return _result(reply)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        def first() -> tuple[BaseMessageChunk | None, Iterator[BaseMessageChunk]]:
+            chunks = iter(self.inner.stream(messages, _QUIET, stop=stop, **kwargs))
+            return next(chunks, None), chunks
+
+        head, rest = self.provider.call(first, self.attempts)
+        try:
+            for chunk in ([head] if head is not None else []):
+                yield ChatGenerationChunk(message=chunk)
+            for chunk in rest:
+                yield ChatGenerationChunk(message=chunk)
+        except Exception as exc:
+            self.provider.raise_translated(exc)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        async def first() -> tuple[BaseMessageChunk | None, AsyncIterator[BaseMessageChunk]]:
+            chunks = aiter(self.inner.astream(messages, _QUIET, stop=stop, **kwargs))
+            return await anext(chunks, None), chunks
+
+        head, rest = await self.provider.acall(first, self.attempts)
+        try:
+            if head is not None:
+                yield ChatGenerationChunk(message=head)
+            async for chunk in rest:
+                yield ChatGenerationChunk(message=chunk)
+        except Exception as exc:
+            self.provider.raise_translated(exc)
+
+
+def _result(reply: BaseMessage) -> ChatResult:
+    message = reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
+    return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,22 @@
+"""OpenAI and OpenAI-compatible servers (vLLM, DashScope's compatible mode, a gateway,
+Ollama's own `/v1`): token limits and log-probabilities the OpenAI way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from .boundary import Provider
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def rerank_kwargs(self, *, num_ctx: int, max_tokens: int, logprobs: bool) -> dict[str, Any]:
+        extra = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
+        return {"max_tokens": max_tokens, "temperature": 0, **extra}
+
+    def top_alternatives(self, message: BaseMessage) -> list[dict[str, Any]] | None:
+        content = (message.response_metadata.get("logprobs") or {}).get("content") or []
+        return content[0].get("top_logprobs") if content else None

@@ -1,0 +1,84 @@
+"""The words rankwise speaks, each defined once: search modes, rerank strategies, filters,
+hits. Settings, the CLI's choices and the runtime checks all derive from these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, Union, get_args
+
+from langchain_core.documents import Document
+from pydantic import BaseModel, Field
+
+from .errors import EmptyQueryError, InvalidArgumentError
+
+SearchMode = Literal["dense", "hybrid"]
+"""How candidates are found: embeddings alone, or embeddings fused with BM25."""
+
+Strategy = Literal["pointwise", "listwise", "tournament", "none"]
+"""How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
+
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+Scalar = Union[str, int, float, bool]
+Condition = Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]
+FilterSpec = Mapping[str, Condition]
+"""Field -> condition: a value (equality), a list (membership) or {"$op": value}."""
+
+T = TypeVar("T", bound=str)
+
+
+def choose(value: T, allowed: Sequence[str], what: str) -> T:
+    """`value` if it is one of `allowed`; otherwise an error naming the choices."""
+    if value not in allowed:
+        raise InvalidArgumentError(
+            f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
+
+
+def require_text(value: Any, what: str = "query") -> str:
+    """`value` if it is a string with something in it; otherwise an `EmptyQueryError`."""
+    if not isinstance(value, str) or not value.strip():
+        raise EmptyQueryError(f"the {what} is empty: pass the text to {_VERBS.get(what, 'use')}")
+    return value
+
+
+_VERBS = {"query": "search for", "question": "answer"}
+
+
+class Hit(BaseModel):
+    """One retrieved chunk: raw text plus where it came from and how well it matched."""
+
+    id: str
+    text: str
+    score: float = Field(description="Cosine similarity (dense) or RRF score (hybrid).")
+    source: str
+    chunk_index: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_document(self) -> Document:
+        """A LangChain Document whose metadata carries id, source, score and chunk index."""
+        return Document(
+            id=self.id,
+            page_content=self.text,
+            metadata={**self.metadata, "id": self.id, "source": self.source,
+                      "chunk_index": self.chunk_index, "score": self.score},
+        )
+
+
+class RankedHit(Hit):
+    """A hit after reranking: its new rank, the LLM's score where it gives one, a reason."""
+
+    rank: int
+    rerank_score: float | None = None
+    reason: str | None = None
+
+
+def format_hits(hits: Sequence[Hit]) -> str:
+    """Numbered passages with ids and sources, ready to put in front of an LLM."""
+    if not hits:
+        return "No passages found."
+    return "\n\n".join(
+        f"[{n}] id={hit.id} source={hit.source} score={hit.score:.3f}\n{hit.text}"
+        for n, hit in enumerate(hits, start=1)
+    )

@@ -1,0 +1,97 @@
+"""The LLM as a judge of passages: one grade (pointwise) or one window's order
+(listwise) per call, each reply parsed and every call recorded. Strategies decide which
+questions to ask (`strategies.py`); this module only asks them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from ...core.vocabulary import Hit
+from .calls import ChatCaller, Reply, truncate
+from .parsing import expected_grade, parse_grade, parse_permutation, reason_of
+from .prompts import GRADE_AND_REASON, GRADE_ONLY, RerankPrompts, quote_passages
+from .records import CallRecord, CallStatus
+
+log = logging.getLogger("rankwise.rerank")
+
+_PROMPT_OVERHEAD_TOKENS = 250
+_LABEL_TOKENS = 5
+
+
+class Judge:
+    """Judges `hits` for `query` through `caller`; keeps scores, reasons and call records."""
+
+    def __init__(self, caller: ChatCaller, prompts: RerankPrompts, strategy: str,
+                 query: str, hits: Sequence[Hit], *, with_reasons: bool = False) -> None:
+        self.caller, self.prompts, self.strategy = caller, prompts, strategy
+        self.query, self.hits, self.with_reasons = query, hits, with_reasons
+        self.calls: list[CallRecord] = []
+        self.scores: dict[int, float] = {}
+        self.reasons: dict[int, str] = {}
+
+    def record(self, reply: Reply, round_: int, window: list[int], status: CallStatus,
+               **details: object) -> None:
+        call = CallRecord(strategy=self.strategy, round=round_, window=window,
+                          latency=reply.latency, prompt_tokens=reply.prompt_tokens,
+                          completion_tokens=reply.completion_tokens, status=status, **details)
+        self.calls.append(call)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("rerank call %s", call.model_dump())
+
+    async def grade(self, position: int, round_: int) -> None:
+        """Grade one passage 0-3 (continuous when the model gives log-probabilities)."""
+        limit = self.caller.passage_chars(1, _PROMPT_OVERHEAD_TOKENS + 64)
+        messages = self.prompts.pointwise.format_messages(
+            query=self.query, passage=truncate(self.hits[position].text, limit),
+            answer_format=GRADE_AND_REASON if self.with_reasons else GRADE_ONLY,
+        )
+        reply = await self.caller.chat(messages, max_tokens=64 if self.with_reasons else 4,
+                                       logprobs=True)
+        grade = parse_grade(reply.text)
+        continuous = expected_grade(reply.first_token_alternatives or [])
+        score = continuous if continuous is not None else grade
+        if score is None:
+            self.record(reply, round_, [position], "fell back",
+                        detail=f"no grade in reply {reply.text[:80]!r}")
+            return
+        self.scores[position] = score
+        if self.with_reasons and (reason := reason_of(reply.text)):
+            self.reasons[position] = reason
+        self.record(reply, round_, [position], "ok")
+
+    async def rank_window(self, window: list[int], round_: int) -> tuple[list[int], int]:
+        """The window reordered by the LLM, and the round after its last call. Missing
+        labels are asked for once more; the result is always a permutation."""
+        if len(window) < 2:
+            return window, round_
+        size = len(window)
+        max_tokens = size * _LABEL_TOKENS + 20
+        limit = self.caller.passage_chars(size, _PROMPT_OVERHEAD_TOKENS + max_tokens)
+        messages = self.prompts.listwise.format_messages(
+            query=self.query, count=size,
+            passages=quote_passages([truncate(self.hits[i].text, limit) for i in window]),
+        )
+        reply = await self.caller.chat(messages, max_tokens=max_tokens)
+        outcome = parse_permutation(reply.text, size)
+        details = {"missing": len(outcome.missing), "duplicates": outcome.duplicates,
+                   "unknown": outcome.unknown, "detail": outcome.detail}
+        if outcome.status != "repaired" or not outcome.missing:
+            self.record(reply, round_, window, outcome.status, **details)
+            return [window[i] for i in outcome.order], round_ + 1
+        self.record(reply, round_, window, "repaired", **details)
+        missing = ", ".join(f"[{i + 1}]" for i in outcome.missing)
+        again = await self.caller.chat(
+            [*messages, AIMessage(reply.text),
+             HumanMessage(self.prompts.reask.format(missing=missing, count=size))],
+            max_tokens=max_tokens,
+        )
+        second = parse_permutation(again.text, size)
+        if second.status == "fell back" or len(second.missing) >= len(outcome.missing):
+            second = outcome
+        self.record(again, round_ + 1, window, "re-asked", missing=len(second.missing),
+                    duplicates=second.duplicates, unknown=second.unknown,
+                    detail=second.detail or "complete after re-ask")
+        return [window[i] for i in second.order], round_ + 2
