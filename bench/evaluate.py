@@ -16,8 +16,7 @@ from pathlib import Path
 
 from _support import judge_servers, qrels, queries, require_data, trec_grade
 from judges import Judge
-from rankwise.tools import Settings
-from rankwise.tools import EvaluationReport, evaluate, load_beir
+from rankwise.tools import EvaluationReport, Settings, evaluate, load_beir
 
 
 def plot(report: EvaluationReport, path: str) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
-
-from enum import Enum
 
 import typer
 from rankwise.tools.core.vocabulary import SEARCH_MODES, STRATEGIES
@@ -276,8 +275,9 @@ def evaluate_command(
     """Measure retrieval and rerank quality (nDCG@10, Recall@k, MRR@10) and cost."""
     from rankwise.tools import evaluate, load_beir
 
-    report = _run(ctx, lambda: evaluate(load_beir(dataset), ctx.obj.settings(), searches=[s.value for s in search],
-                                        reranks=[r.value for r in rerank], top_n=top_n, k=k))
+    report = _run(ctx, lambda: evaluate(
+        load_beir(dataset), ctx.obj.settings(), searches=[s.value for s in search],
+        reranks=[r.value for r in rerank], top_n=top_n, k=k))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return

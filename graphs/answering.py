@@ -61,8 +61,13 @@ def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
                **build: Any) -> Answer:
     """`ask`, handing the answer's tokens to `on_token` as the model produces them."""
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
-    for chunk, meta in graph.stream(inputs, config, stream_mode="messages"):
+    state: dict[str, Any] = {}
+    for mode, payload in graph.stream(inputs, config, stream_mode=["messages", "values"]):
+        if mode == "values":
+            state = payload  # the last one is the final state; no checkpointer needed
+            continue
+        chunk, meta = payload
         if (isinstance(chunk, AIMessageChunk) and chunk.content
                 and meta.get("langgraph_node") in ANSWERING_NODES):
             on_token(chunk.text)
-    return _answer(graph.get_state(config).values, thread)
+    return _answer(state, thread)

@@ -164,9 +164,9 @@ def build_graph(
     `chat_model` is any LangChain chat model (default: the one `chat_model` in the
     settings names, Ollama's by default); the reranker uses it too unless `reranker` is
     given. Its errors arrive translated and its transient faults retried, by rankwise's
-    model adapter. `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
-    bounds query rewrites when nothing relevant survives (pipeline mode); `max_tool_rounds`
-    bounds tool-calling rounds per question (agentic mode). A passage counts as relevant
+    model adapter. `rerank` picks the strategy (pointwise, listwise, tournament or none);
+    `max_rewrites` bounds query rewrites when nothing relevant survives (pipeline mode);
+    `max_tool_rounds` bounds tool-calling rounds per question (agentic mode). A passage counts as relevant
     when its rerank grade is at least `min_grade` or, ungraded, its score at least
     `min_score`. Any LangGraph checkpointer keeps conversations per `thread_id`.
     """

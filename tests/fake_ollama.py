@@ -10,10 +10,12 @@ Run it alone with `python tests/fake_ollama.py --latency 0.05`: it prints its UR
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
 import re
+import struct
 import threading
 import time
 from collections import deque
@@ -104,7 +106,9 @@ class FakeOllama:
         return sum(1 for p, _ in self.requests if p == path)
 
     def embedded_texts(self) -> list[str]:
-        return [t for p, body in self.requests if p == "/api/embed" for t in body["input"]]
+        """Every text embedded, through Ollama's API or the OpenAI-compatible one."""
+        return [t for p, body in self.requests if p in ("/api/embed", "/v1/embeddings")
+                for t in (body["input"] if isinstance(body["input"], list) else [body["input"]])]
 
     # ---- protocol -----------------------------------------------------------------
     def _simulate_compute(self, path: str, body: dict) -> None:
@@ -148,22 +152,54 @@ class FakeOllama:
             if model not in self.chat_models:
                 return 404, {"error": {"message": f"model '{model}' not found"}}
             return 200, self._openai_chat(model, body)
+        if path == "/v1/embeddings":
+            if model not in self.embed_models:
+                return 404, {"error": {"message": f"model '{model}' not found"}}
+            return 200, self._openai_embeddings(model, body)
         return 404, {"error": f"unknown path {path}"}
 
-    def _openai_chat(self, model: str, body: dict) -> dict:
-        """The OpenAI-compatible reply Ollama gives on /v1 (what CrewAI's LLM calls)."""
+    def _openai_embeddings(self, model: str, body: dict) -> dict:
+        """Ollama's OpenAI-compatible /v1/embeddings: floats, or base64 float32 (the
+        openai SDK's default)."""
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = [bag_of_words_vector(t, self.embed_models[model]) for t in texts]
+        as_base64 = body.get("encoding_format") == "base64"
+        data = [{"object": "embedding", "index": n,
+                 "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()
+                 if as_base64 else v} for n, v in enumerate(vectors)]
+        return {"object": "list", "model": model, "data": data,
+                "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+
+    def _openai_chat(self, model: str, body: dict) -> dict | str:
+        """The OpenAI-compatible reply Ollama gives on /v1 (what CrewAI's LLM and
+        langchain-openai call): one JSON object, or server-sent events when streaming."""
         answer = self.chat_reply(body)
         if isinstance(answer, str):
             answer = {"content": answer}
         calls = [{"id": f"call_{n}", "type": "function",
                   "function": {"name": name, "arguments": json.dumps(args)}}
                  for n, (name, args) in enumerate(answer.get("tool_calls", []))]
-        message = {"role": "assistant", "content": answer.get("content", ""),
+        content, finish = answer.get("content", ""), "tool_calls" if calls else "stop"
+        logprobs = {"content": answer["logprobs"]} if body.get("logprobs") and answer.get(
+            "logprobs") else None
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        head = {"id": "chatcmpl-fake", "created": 0, "model": model}
+        if body.get("stream"):
+            pieces = re.findall(r"\S+\s*|\s+", content) or [""]
+            deltas = [{"role": "assistant", "content": piece} for piece in pieces]
+            deltas += [{"tool_calls": [{"index": n, **call}]} for n, call in enumerate(calls)]
+            events = [{**head, "object": "chat.completion.chunk",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                      for delta in deltas]
+            events.append({**head, "object": "chat.completion.chunk",
+                           "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                           "usage": usage})
+            return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        message = {"role": "assistant", "content": content,
                    **({"tool_calls": calls} if calls else {})}
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
-                "model": model, "choices": [{"index": 0, "message": message,
-                                             "finish_reason": "tool_calls" if calls else "stop"}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        return {**head, "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish,
+                             "logprobs": logprobs}], "usage": usage}
 
     def _chat(self, model: str, body: dict) -> dict | list[dict]:
         """A reply from `chat_reply`: one JSON object, or NDJSON chunks when streaming."""
@@ -220,7 +256,9 @@ class FakeOllama:
                         status, payload = fault.status, fault.body or {"error": "scripted fault"}
                     else:
                         status, payload = fake._answer(self.path, body)
-                    if isinstance(payload, list):
+                    if isinstance(payload, str):
+                        kind, data = "text/event-stream", payload.encode()
+                    elif isinstance(payload, list):
                         kind = "application/x-ndjson"
                         data = b"".join(json.dumps(line).encode() + b"\n" for line in payload)
                     else:

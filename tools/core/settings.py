@@ -133,6 +133,10 @@ class Settings(BaseSettings):
             )
         return self
 
+    def updated(self, **overrides: object) -> Settings:
+        """A copy with `overrides` applied and validated like constructor arguments."""
+        return type(self)(**{**self.model_dump(), **overrides}) if overrides else self
+
     @property
     def embed(self) -> ModelRef:
         """The embedding model, parsed."""

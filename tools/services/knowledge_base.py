@@ -37,7 +37,7 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings | None = None, *,
                  embeddings: Embeddings | None = None, **overrides: Any) -> None:
-        self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
+        self.settings = settings.updated(**overrides) if settings else Settings(**overrides)
         self.embedder = models.embeddings(self.settings, embeddings)
         self._store: MilvusStore | None = None
 

@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
 from ...core.errors import ModelRequestError
@@ -81,9 +81,11 @@ class GuardedChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    inner: Runnable
+    inner: BaseChatModel
     provider: Provider
     attempts: int = 4
+    bound: dict[str, Any] = {}
+    """Arguments `bind_tools` bound (the tools, in the provider's format)."""
 
     @property
     def _llm_type(self) -> str:
@@ -94,27 +96,35 @@ class GuardedChatModel(BaseChatModel):
         return self.provider.model
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> GuardedChatModel:
-        return self.model_copy(update={"inner": self.inner.bind_tools(tools, **kwargs)})
+        # Keep the inner model itself and pass the tools per call: a RunnableBinding
+        # would merge the caller's callbacks back in and every token would stream twice.
+        binding = self.inner.bind_tools(tools, **kwargs)
+        return self.model_copy(update={"bound": {**self.bound, **binding.kwargs}})
+
+    def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {"stop": stop, **self.bound, **kwargs}
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
-        reply = self.provider.call(
-            lambda: self.inner.invoke(messages, _QUIET, stop=stop, **kwargs), self.attempts)
+        options = self._options(stop, kwargs)
+        reply = self.provider.call(lambda: self.inner.invoke(messages, _QUIET, **options),
+                                   self.attempts)
         return _result(reply)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None,
                          **kwargs: Any) -> ChatResult:
+        options = self._options(stop, kwargs)
         reply = await self.provider.acall(
-            lambda: self.inner.ainvoke(messages, _QUIET, stop=stop, **kwargs), self.attempts)
+            lambda: self.inner.ainvoke(messages, _QUIET, **options), self.attempts)
         return _result(reply)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         def first() -> tuple[BaseMessageChunk | None, Iterator[BaseMessageChunk]]:
-            chunks = iter(self.inner.stream(messages, _QUIET, stop=stop, **kwargs))
+            chunks = iter(self.inner.stream(messages, _QUIET, **self._options(stop, kwargs)))
             return next(chunks, None), chunks
 
         head, rest = self.provider.call(first, self.attempts)
@@ -130,7 +140,7 @@ class GuardedChatModel(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         async def first() -> tuple[BaseMessageChunk | None, AsyncIterator[BaseMessageChunk]]:
-            chunks = aiter(self.inner.astream(messages, _QUIET, stop=stop, **kwargs))
+            chunks = aiter(self.inner.astream(messages, _QUIET, **self._options(stop, kwargs)))
             return await anext(chunks, None), chunks
 
         head, rest = await self.provider.acall(first, self.attempts)

@@ -66,10 +66,10 @@ class Reranker:
         s = self.settings
         self.strategy: Strategy = choose(strategy or s.rerank_strategy, STRATEGIES, "strategy")
         self.on_failure: OnFailure = choose(on_failure, ("raise", "fallback"), "on_failure")
-        self.top_k = _at_least(1, "top_k", top_k or s.rerank_top_k)
-        self.window = _at_least(2, "window", window or s.rerank_window)
-        self.step = _at_least(1, "step", step or s.rerank_step)
-        self.concurrency = _at_least(1, "concurrency", concurrency or s.rerank_concurrency)
+        self.top_k = _at_least(1, "top_k", _given(top_k, s.rerank_top_k))
+        self.window = _at_least(2, "window", _given(window, s.rerank_window))
+        self.step = _at_least(1, "step", _given(step, s.rerank_step))
+        self.concurrency = _at_least(1, "concurrency", _given(concurrency, s.rerank_concurrency))
         self.keep = _at_least(1, "keep", keep)
         if self.step > self.window:
             raise InvalidArgumentError(
@@ -145,6 +145,10 @@ class Reranker:
                  f", fell back: {error}" if error else "")
         return result
 
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _at_least(minimum: int, name: str, value: int) -> int:
