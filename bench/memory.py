@@ -35,7 +35,7 @@ import json, random, resource, sys, time
 from rankwise.tools import Settings
 from rankwise.tools.adapters.milvus import MilvusStore
 rows, dim = int(sys.argv[3]), int(sys.argv[4])
-store = MilvusStore(Settings(milvus_uri=sys.argv[2]))
+store = MilvusStore(Settings(milvus_uri=sys.argv[2]), {"provider": "bench", "model": "random"})
 started = time.perf_counter()
 for start in range(0, rows, 1000):
     store.insert([{"id": str(n), "vector": [random.random() for _ in range(dim)],

@@ -161,14 +161,15 @@ def build_graph(
 ) -> CompiledStateGraph:
     """A compiled rankwise graph. Settings come from the knowledge base's `Settings`.
 
-    `chat_model` is any LangChain chat model (default: the one `chat_model` in the
-    settings names, Ollama's by default); the reranker uses it too unless `reranker` is
-    given. Its errors arrive translated and its transient faults retried, by rankwise's
-    model adapter. `rerank` picks the strategy (pointwise, listwise, tournament or none);
-    `max_rewrites` bounds query rewrites when nothing relevant survives (pipeline mode);
-    `max_tool_rounds` bounds tool-calling rounds per question (agentic mode). A passage counts as relevant
-    when its rerank grade is at least `min_grade` or, ungraded, its score at least
-    `min_score`. Any LangGraph checkpointer keeps conversations per `thread_id`.
+    `chat_model` is any LangChain chat model (default: the one the settings name, Ollama's
+    by default); the reranker uses it too unless `reranker` is given. Its errors arrive
+    translated and its transient faults retried, by rankwise's model adapter.
+    `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
+    bounds query rewrites when nothing relevant survives (pipeline mode);
+    `max_tool_rounds` bounds tool-calling rounds per question (agentic mode). A passage
+    counts as relevant when its rerank grade is at least `min_grade` or, ungraded, its
+    score at least `min_score`. Any LangGraph checkpointer keeps conversations per
+    `thread_id`.
     """
     choose(mode, MODES, "mode")
     for name, value in (("max_rewrites", max_rewrites), ("max_tool_rounds", max_tool_rounds)):

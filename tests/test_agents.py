@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from typing import Annotated
@@ -128,3 +129,40 @@ def test_cli_crew_prints_answer_and_sources(kb, ollama, settings):
     answer, sources = result.stdout.split("Sources:")
     assert answer.strip() == "Backups are kept for thirty days [1]."
     assert "backups.md#0" in sources
+
+
+def researching_the_question(body: dict) -> str | dict:
+    """Like `crew_model`, but the researcher searches for the question it was given."""
+    messages = body["messages"]
+    if body.get("tools") and messages[-1]["role"] != "tool":
+        prompt = " ".join(m["content"] or "" for m in messages if m["role"] == "user")
+        question = re.search(r'the question: "(.*?)"', prompt).group(1)
+        return {"content": "", "tool_calls": [("retrieve", {"query": question})]}
+    return crew_model(body)
+
+
+def test_each_answer_of_a_crew_has_only_its_own_sources(settings, ollama):
+    kb = KnowledgeBase(settings, rerank_top_k=1)
+    kb.add_texts(PASSAGES, [{"source": "backups.md"}, {"source": "food.md"}])
+    ollama.chat_reply = researching_the_question
+    crew = KnowledgeCrew(kb)
+
+    first = crew.ask("How long are nightly backups kept?")
+    second = crew.ask("What does the cafeteria serve on Mondays?")
+
+    assert [s["source"] for s in first.sources] == ["backups.md"]
+    assert [s["source"] for s in second.sources] == ["food.md"]
+
+
+def test_the_crew_uses_the_llm_it_is_given(kb, ollama):
+    from crewai import LLM
+
+    ollama.chat_models.add("other-model")
+    ollama.chat_reply = crew_model
+    llm = LLM(model="openai/other-model", base_url=f"{ollama.url}/v1", api_key="test")
+
+    answer = KnowledgeCrew(kb, llm=llm).ask("How long are backups kept?")
+
+    assert answer.text == "Backups are kept for thirty days [1]."
+    models = {b["model"] for p, b in ollama.requests if p == "/v1/chat/completions"}
+    assert models == {"other-model"}

@@ -12,6 +12,7 @@ from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from rankwise.graphs import ask, build_graph, stream_ask
 from rankwise.tools import (
     DimensionMismatchError,
+    Hit,
     InvalidArgumentError,
     KnowledgeBase,
     ModelNotFoundError,
@@ -250,3 +251,22 @@ def test_bad_graph_arguments_fail_before_any_call(kb, ollama):
     with pytest.raises(InvalidArgumentError, match="strategy must be one of"):
         build_graph(kb, rerank="bogus")
     assert ollama.requests == []
+
+
+def test_openai_without_a_key_or_base_url_says_which_to_set(settings, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(InvalidArgumentError, match="RANKWISE_API_KEY or OPENAI_API_KEY"):
+        KnowledgeBase(settings, embed_model="openai:text-embedding-3-small")
+
+
+def test_pointwise_without_log_probabilities_uses_plain_grades(settings):
+    hits = [Hit(id=f"h{n}", text=f"passage {n}", score=1.0 - n / 10, source=f"s{n}")
+            for n in range(3)]
+    grades = GenericFakeChatModel(messages=iter([AIMessage("1"), AIMessage("0"),
+                                                 AIMessage("3")]))
+    reranker = Reranker(settings, strategy="pointwise", concurrency=1, chat_model=grades)
+
+    result = reranker.rerank("which passage?", hits, top_k=3)
+
+    assert result.order == ["h2", "h0", "h1"]
+    assert [h.rerank_score for h in result.hits] == [3.0, 1.0, 0.0]

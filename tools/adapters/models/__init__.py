@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from ...core.errors import ProviderNotInstalledError
+from ...core.errors import InvalidArgumentError, ProviderNotInstalledError, RankwiseError
 from ...core.settings import ModelRef, Settings
 from .boundary import Provider
 from .guarded import EmbeddingIdentity, GuardedChatModel, GuardedEmbeddings
@@ -29,7 +29,7 @@ def embeddings(settings: Settings, model: Embeddings | None = None) -> GuardedEm
     """The embedding model: `model` when given, else the one `settings.embed_model` names."""
     if isinstance(model, GuardedEmbeddings):
         return model
-    inner = model if model is not None else _build(settings.embed, settings, chat=False)
+    inner = model if model is not None else _create(settings.embed, settings, chat=False)
     provider = _provider_of(inner, settings)
     query, document = default_prefixes(provider.model)
     identity = EmbeddingIdentity(
@@ -44,9 +44,21 @@ def chat_model(settings: Settings, model: BaseChatModel | None = None) -> Guarde
     """The chat model: `model` when given, else the one `settings.chat_model` names."""
     if isinstance(model, GuardedChatModel):
         return model
-    inner = model if model is not None else _build(settings.chat, settings, chat=True)
+    inner = model if model is not None else _create(settings.chat, settings, chat=True)
     return GuardedChatModel(inner=inner, provider=_provider_of(inner, settings),
                             attempts=settings.retry_attempts)
+
+
+def _create(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
+    """The LangChain model `ref` names; a client that refuses its options is one line."""
+    try:
+        return _build(ref, settings, chat=chat)
+    except RankwiseError:
+        raise
+    except Exception as exc:  # each SDK validates its options with its own errors
+        raise InvalidArgumentError(
+            f"cannot set up the {'chat' if chat else 'embedding'} model {ref}: "
+            f"{' '.join(str(exc).split())}") from exc
 
 
 def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
@@ -63,6 +75,10 @@ def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
         module = _import("langchain_openai", "openai")
         key = settings.api_key.get_secret_value() if settings.api_key else (
             os.environ.get("OPENAI_API_KEY") or (_NO_KEY if settings.base_url else None))
+        if key is None:
+            raise InvalidArgumentError(
+                f"{ref} needs an API key: set RANKWISE_API_KEY or OPENAI_API_KEY (for an "
+                "OpenAI-compatible server that wants none, set RANKWISE_BASE_URL)")
         common = {"model": ref.name, "base_url": settings.base_url, "api_key": key,
                   "timeout": timeout, "max_retries": 0}  # rankwise retries, with backoff
         if chat:
