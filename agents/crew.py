@@ -13,6 +13,7 @@ from typing import Any
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
 from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool, Settings
+from rankwise.tools.core.vocabulary import require_text
 
 from .adapter import LangChainTool
 
@@ -75,6 +76,7 @@ class KnowledgeCrew:
 
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
+        require_text(question, "question")
         for adapter in self.tools:
             adapter.artifacts.clear()
         output = self.crew().kickoff(inputs={"question": question})

@@ -38,7 +38,7 @@ def server_alone(url: str, texts: list[str], settings: Settings) -> float:
     client = Client(host=url)
     started = time.perf_counter()
     with ThreadPoolExecutor(settings.embed_concurrency) as pool:
-        list(pool.map(lambda b: client.embed(settings.embed_model, b),
+        list(pool.map(lambda b: client.embed(settings.embed.name, b),
                       batches(texts, settings.embed_batch_size, settings.embed_batch_chars)))
     return time.perf_counter() - started
 

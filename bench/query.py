@@ -50,7 +50,8 @@ def main() -> None:
         ollama, milvus = Client(host=url), MilvusClient(settings.milvus_uri)
 
         def bare(query: str) -> list:
-            vector = ollama.embed(settings.embed_model, [query])["embeddings"][0]
+            prompted = kb.embedder.identity.query_prefix + query  # what rankwise sends
+            vector = ollama.embed(settings.embed.name, [prompted])["embeddings"][0]
             return milvus.search(settings.collection, data=[vector], anns_field="vector",
                                  limit=options.k, search_params=SEARCH_PARAMS,
                                  output_fields=["text", "source", "chunk_index", "metadata"])

@@ -247,11 +247,9 @@ def crew_command(
         from rankwise.agents import KnowledgeCrew
     except ImportError:
         _fail("CrewAI is an optional extra: pip install 'rankwise[crewai]'")
-    from rankwise.tools import EmptyQueryError, KnowledgeBase
+    from rankwise.tools import KnowledgeBase
 
     def action() -> None:
-        if not question.strip():
-            raise EmptyQueryError("the question is empty: ask something")
         answer = KnowledgeCrew(KnowledgeBase(ctx.obj.settings())).ask(question)
         typer.echo(answer.text)
         _echo_sources(answer.sources)
