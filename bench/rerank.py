@@ -2,7 +2,9 @@
 
 The judge answers rerank prompts from the human judgements (grades 0-3) plus seeded
 Gaussian noise, and optionally a position bias: the k-th passage shown in one prompt
-loses bias * (k - 1) / 19 grade points (so long prompts suffer most, as with real models).
+loses bias * (k - 1) / (min(n, 20) - 1) grade points of n shown (so long prompts suffer
+most, as with real models).
+A pairwise prompt shows two passages, so the second loses the whole bias.
 It measures the reranking algorithms, not a model. Each LLM call costs a fixed latency.
 Judges run in their own processes, like a real server. Candidates come from rankwise's
 dense retrieval over the 5,000 passages.
@@ -93,6 +95,7 @@ def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
         "pointwise": Reranker(settings, strategy="pointwise", top_k=10),
         "listwise (sliding)": Reranker(settings, strategy="listwise", top_k=10),
         "tournament": Reranker(settings, strategy="tournament", top_k=10),
+        "pairwise (both orders)": Reranker(settings, strategy="pairwise", top_k=10),
         "langchain LLMListwiseRerank": langchain_listwise(settings, top_n),
     }
     print(f"top-{top_n}, position bias {bias}:")

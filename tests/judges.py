@@ -26,8 +26,9 @@ def first_user_prompt(body: dict) -> str:
 
 class Judge:
     """`relevance(query, passage)` is the truth; `noise` is the s.d. of a seeded Gaussian
-    added per (query, passage); with `position_bias` b, the k-th passage shown in a list
-    loses b * (k - 1) / 19 grade points: b at the 20th place, more further down."""
+    added per (query, passage); with `position_bias` b, the k-th of n passages shown in one
+    prompt loses b * (k - 1) / (min(n, 20) - 1) grade points: b at the 20th place (or the
+    last of a shorter prompt, the second of a pair), more further down a longer one."""
 
     def __init__(self, relevance: Callable[[str, str], float], *, noise: float = 0.0,
                  position_bias: float = 0.0, seed: int = 0) -> None:
@@ -56,8 +57,9 @@ class Judge:
 
     def order(self, query: str, texts: list[str]) -> list[int]:
         """Positions of `texts` from most to least relevant, as this judge perceives them."""
+        scale = max(min(len(texts), 20) - 1, 1)
         return sorted(range(len(texts)), key=lambda n: (
-            -(self.perceived(query, texts[n]) - self.position_bias * n / 19), n))
+            -(self.perceived(query, texts[n]) - self.position_bias * n / scale), n))
 
     def rank_documents(self, body: dict) -> str:
         """LangChain's structured-output listwise prompt: JSON with ranked document ids."""

@@ -20,7 +20,7 @@ from rankwise.tools import (
     RerankTool,
 )
 
-STRATEGIES = ["pointwise", "listwise", "tournament"]
+STRATEGIES = ["pointwise", "listwise", "tournament", "pairwise"]
 
 
 def make_hits(n: int) -> list[Hit]:
@@ -319,3 +319,50 @@ def test_tournament_keeps_as_deep_as_the_top_k_asked_per_call(settings, ollama):
     result = reranker.rerank("q", make_hits(40), top_k=5)
 
     assert [h.id for h in result.hits] == [f"h{i:03d}" for i in best]
+
+
+def pair_prompts(ollama) -> list[tuple[str, str]]:
+    """The two passages of every pairwise prompt, in the order they were shown."""
+    from judges import LABELLED
+
+    pairs = []
+    for path, body in ollama.requests:
+        if path == "/api/chat":
+            shown = [text for _, text in LABELLED.findall(first_user_prompt(body))]
+            assert len(shown) == 2
+            pairs.append((shown[0], shown[1]))
+    return pairs
+
+
+def test_pairwise_asks_each_pair_in_both_orders_and_selects_with_few_comparisons(
+        settings, ollama, judge_truth):
+    judge_truth(20)
+    result = Reranker(settings, strategy="pairwise", top_k=5).rerank("q", make_hits(20))
+
+    assert [h.id for h in result.hits] == best_ids(20, 5)
+    pairs = pair_prompts(ollama)
+    assert sorted(pairs) == sorted((b, a) for a, b in pairs), "every pair in both orders"
+    comparisons = len(pairs) // 2
+    assert comparisons == len(set(frozenset(p) for p in pairs)), "no pair asked twice"
+    assert comparisons <= 19 + 4 * 5 < 20 * 19 // 2  # N - 1 + (K - 1) log N, not all pairs
+    assert result.round_trips <= 5 + 4 * 5
+
+
+def test_pairwise_cancels_a_judge_that_always_prefers_the_first_place(settings, ollama):
+    ollama.chat_reply = lambda body: "[1]"  # pure position bias: no preference at all
+    hits = make_hits(8)
+
+    result = Reranker(settings, strategy="pairwise", top_k=3).rerank("q", hits)
+
+    assert result.order == [h.id for h in hits], "every comparison a tie: first-stage order"
+
+
+def test_pairwise_returns_a_permutation_under_malformed_replies(settings, ollama):
+    replies = iter(["", "[7]", "neither", "[2] > [1]", "1", "[[", "2", "[1] [1]"] * 200)
+    ollama.chat_reply = lambda body: next(replies)
+    hits = make_hits(13)
+
+    result = Reranker(settings, strategy="pairwise", top_k=6).rerank("q", hits)
+
+    assert sorted(result.order) == sorted(h.id for h in hits) and len(result.hits) == 6
+    assert {c.status for c in result.calls} == {"ok", "fell back"}

@@ -14,7 +14,7 @@ from .errors import EmptyQueryError, InvalidArgumentError
 SearchMode = Literal["dense", "hybrid"]
 """How candidates are found: embeddings alone, or embeddings fused with BM25."""
 
-Strategy = Literal["pointwise", "listwise", "tournament", "none"]
+Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
 
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)

@@ -4,6 +4,7 @@ questions to ask (`strategies.py`); this module only asks them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -61,6 +62,32 @@ class Judge:
         if self.with_reasons and (reason := reason_of(reply.text)):
             self.reasons[position] = reason
         self.record(reply, round_, [position], "ok")
+
+    async def prefer(self, first: int, second: int, round_: int) -> int | None:
+        """The position the LLM prefers when shown `first`, then `second`; None when its
+        reply names neither."""
+        limit = self.caller.passage_chars(2, _PROMPT_OVERHEAD_TOKENS + 16)
+        messages = self.prompts.pairwise.format_messages(
+            query=self.query,
+            passages=quote_passages([truncate(self.hits[i].text, limit) for i in (first, second)]),
+        )
+        reply = await self.caller.chat(messages, max_tokens=16)
+        outcome = parse_permutation(reply.text, 2)
+        if outcome.status == "fell back":
+            self.record(reply, round_, [first, second], "fell back", detail=outcome.detail)
+            return None
+        self.record(reply, round_, [first, second], "ok")
+        return (first, second)[outcome.order[0]]
+
+    async def compare(self, a: int, b: int, round_: int) -> int:
+        """The better of positions `a` and `b`, asked in both orders so that a preference
+        for the first (or second) place cancels out; a tie goes to the earlier position,
+        the first stage's choice (pairwise ranking prompting, arXiv 2306.17563)."""
+        preferred = await asyncio.gather(self.prefer(a, b, round_), self.prefer(b, a, round_))
+        votes = {a: preferred.count(a), b: preferred.count(b)}
+        if votes[a] == votes[b]:
+            return min(a, b)
+        return a if votes[a] > votes[b] else b
 
     async def rank_window(self, window: list[int], round_: int) -> tuple[list[int], int]:
         """The window reordered by the LLM, and the round after its last call. Missing

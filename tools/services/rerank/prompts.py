@@ -32,6 +32,14 @@ LISTWISE = ChatPromptTemplate.from_messages([
      "labels only, in order, like [2] > [1] > [3], and nothing else."),
 ])
 
+PAIRWISE = ChatPromptTemplate.from_messages([
+    ("system",
+     "You compare two passages by how relevant they are to a search query. " + UNTRUSTED),
+    ("human",
+     "Query: {query}\n\nThe two passages, each with a label:\n\n{passages}\n\n"
+     "Which passage answers the query better? Answer with its label only, [1] or [2]."),
+])
+
 REASK = (
     "Your ranking left out {missing}. Answer again with all {count} labels from most to "
     "least relevant, like [2] > [1] > [3], and nothing else."
@@ -44,10 +52,12 @@ GRADE_AND_REASON = "Answer with the grade digit, then one short sentence saying 
 @dataclass(frozen=True)
 class RerankPrompts:
     """The templates a reranker renders. Variables: pointwise {query} {passage}
-    {answer_format}; listwise {query} {count} {passages}; reask {missing} {count}."""
+    {answer_format}; listwise {query} {count} {passages}; pairwise {query} {passages};
+    reask {missing} {count}."""
 
     pointwise: ChatPromptTemplate = field(default_factory=lambda: POINTWISE)
     listwise: ChatPromptTemplate = field(default_factory=lambda: LISTWISE)
+    pairwise: ChatPromptTemplate = field(default_factory=lambda: PAIRWISE)
     reask: str = REASK
 
 

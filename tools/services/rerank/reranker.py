@@ -41,7 +41,8 @@ class Reranker:
     `chat_model`: any LangChain chat model; by default the one `settings.chat_model`
     names (Ollama). `strategy`: "pointwise" (a grade per passage, calls in parallel),
     "listwise" (RankGPT sliding window), "tournament" (listwise windows ranked in
-    parallel, level by level), or "none".
+    parallel, level by level), "pairwise" (two passages at a time, both orders, the top
+    K by tournament selection), or "none".
     `on_failure="fallback"` returns the retrieval order, flagged `reranked=False`, when
     the model stays unreachable or rejects the calls; the default raises. Arguments are
     checked here, before any call.
@@ -99,8 +100,8 @@ class Reranker:
                                     config=config)
                 judge = Judge(caller, self.prompts, self.strategy, query, hits,
                               with_reasons=self.with_reasons)
-                plan = Plan(window=self.window, step=self.step,
-                            keep=max(self.keep, top_k), concurrency=self.concurrency)
+                plan = Plan(window=self.window, step=self.step, keep=max(self.keep, top_k),
+                            concurrency=self.concurrency, top_k=top_k)
                 order = await STRATEGY_FUNCTIONS[self.strategy](judge, plan)
         except (ModelUnavailableError, ModelRequestError) as exc:
             if self.on_failure == "raise":

@@ -18,12 +18,14 @@ from .judging import Judge
 
 @dataclass(frozen=True)
 class Plan:
-    """The shape of one rerank: listwise window and step, tournament keep, concurrency."""
+    """The shape of one rerank: listwise window and step, tournament keep, concurrency,
+    and the number of passages the caller keeps."""
 
     window: int
     step: int
     keep: int
     concurrency: int
+    top_k: int
 
 
 async def pointwise(judge: Judge, plan: Plan) -> list[int]:
@@ -69,6 +71,50 @@ async def tournament(judge: Judge, plan: Plan) -> list[int]:
     return [*final, *(i for level in reversed(knocked_out) for i in level)]
 
 
+async def pairwise(judge: Judge, plan: Plan) -> list[int]:
+    """Tournament selection of the best `top_k` by pairwise comparisons.
+
+    A knockout tree finds the best in N-1 comparisons, each level's matches at once;
+    each next-best replays only the matches on the previous winner's path (log N), so the
+    top K cost N - 1 + (K - 1) log N comparisons instead of all N(N - 1) / 2 pairs. Every
+    comparison asks both orders. The passages below the top K keep their first-stage order.
+    """
+    count = len(judge.hits)
+    size = 1 << max(count - 1, 0).bit_length()
+    tree: list[int | None] = [None] * size + [*range(count)] + [None] * (size - count)
+    decided: dict[tuple[int, int], asyncio.Future[int]] = {}
+    round_ = 0
+
+    async def match(node: int) -> bool:
+        """Set `node` to the winner of its children; True when the LLM had to be asked."""
+        a, b = tree[2 * node], tree[2 * node + 1]
+        if a is None or b is None:
+            tree[node] = b if a is None else a
+            return False
+        pair = (min(a, b), max(a, b))
+        asked = pair not in decided
+        if asked:
+            decided[pair] = asyncio.ensure_future(judge.compare(*pair, round_))
+        tree[node] = await decided[pair]
+        return asked
+
+    for level in range(size.bit_length() - 2, -1, -1):  # leaves' parents up to the root
+        nodes = range(1 << level, 2 << level)
+        if any(await asyncio.gather(*(match(node) for node in nodes))):
+            round_ += 1
+    ranked: list[int] = []
+    while len(ranked) < min(plan.top_k, count) and tree[1] is not None:
+        ranked.append(tree[1])
+        node = size + tree[1]
+        tree[node] = None
+        while node > 1:
+            node //= 2
+            if await match(node):
+                round_ += 1
+    chosen = set(ranked)
+    return [*ranked, *(i for i in range(count) if i not in chosen)]
+
+
 def _interleave(lists: list[list[int]]) -> list[int]:
     """Round-robin merge: the first of each list, then the second of each, ..."""
     return [item for row in zip_longest(*lists) for item in row if item is not None]
@@ -80,6 +126,7 @@ STRATEGY_FUNCTIONS: dict[str, StrategyFunction] = {
     "pointwise": pointwise,
     "listwise": sliding,
     "tournament": tournament,
+    "pairwise": pairwise,
 }
 """The strategies that call the LLM; "none" keeps the retrieval order."""
 
