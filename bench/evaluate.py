@@ -17,6 +17,7 @@ from pathlib import Path
 from _support import judge_servers, qrels, queries, require_data, trec_grade
 from judges import Judge
 from rankwise.tools import EvaluationReport, Settings, evaluate, load_beir
+from rankwise.tools.core.vocabulary import STRATEGIES
 
 
 def plot(report: EvaluationReport, path: str) -> None:
@@ -58,7 +59,7 @@ def main() -> None:
                             chunk_size=4000, chunk_overlap=0, rerank_concurrency=8)
         started = time.perf_counter()
         report = evaluate(load_beir(require_data()), settings, searches=["dense", "hybrid"],
-                          reranks=["none", "pointwise", "listwise", "tournament"],
+                          reranks=["none", *(s for s in STRATEGIES if s != "none")],
                           top_n=options.top_n)
         elapsed = time.perf_counter() - started
 

@@ -75,6 +75,11 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _echo_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+
+
 def _echo_sources(hits: list[dict[str, Any]]) -> None:
     """'Sources:' then one line per passage: [n] (when cited) source#chunk, id, score."""
     if hits:
@@ -215,6 +220,7 @@ def ask(
                 answer = ask_graph(question, graph, thread_id=thread)
                 typer.echo(answer.text)
         _echo_sources(answer.citations)
+        _echo_warnings(answer.warnings)
 
     _run(ctx, action)
 

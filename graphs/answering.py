@@ -18,20 +18,27 @@ ANSWERING_NODES = ("generate", "agent")
 
 @dataclass
 class Answer:
-    """The answer text, the passages it cites, and the thread to ask follow-ups on."""
+    """The answer text, the passages it cites, what happened on the way (`warnings`:
+    rerank fell back, the query was rewritten, citations removed, nothing relevant), the
+    question as searched (`standalone`: a follow-up made to stand alone), and the thread
+    to ask follow-ups on."""
 
     text: str
     citations: list[dict[str, Any]]
     passages: list[dict[str, Any]]
     thread_id: str
     invalid_citations: int = 0
+    warnings: list[str] = field(default_factory=list)
+    standalone: str = ""
     state: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def _answer(state: dict[str, Any], thread: str) -> Answer:
     return Answer(text=state.get("answer", ""), citations=state.get("citations", []),
                   passages=state.get("passages", []), thread_id=thread,
-                  invalid_citations=state.get("invalid_citations", 0), state=state)
+                  invalid_citations=state.get("invalid_citations", 0),
+                  warnings=state.get("warnings", []),
+                  standalone=state.get("standalone", ""), state=state)
 
 
 def _start(question: str, graph: CompiledStateGraph | None, thread_id: str | None,

@@ -39,7 +39,15 @@ from rankwise.tools.adapters import models
 from rankwise.tools.core.vocabulary import choose, require_text
 
 from .citations import check_citations
-from .prompts import AGENT_SYSTEM, ANSWER_HUMAN, ANSWER_SYSTEM, NOT_IN_DOCUMENTS, REWRITE
+from .prompts import (
+    AGENT_STANDALONE,
+    AGENT_SYSTEM,
+    ANSWER_HUMAN,
+    ANSWER_SYSTEM,
+    CONDENSE,
+    NOT_IN_DOCUMENTS,
+    REWRITE,
+)
 from .state import RagState
 
 Mode = Literal["pipeline", "agentic"]
@@ -51,6 +59,24 @@ def _since_last_question(messages: list[AnyMessage]) -> list[AnyMessage]:
         if isinstance(messages[index], HumanMessage):
             return messages[index + 1:]
     return messages
+
+
+def _first_line(text: str, fallback: str) -> str:
+    """The first non-empty line of a model's reply, without quotes; `fallback` if none."""
+    lines = [line.strip().strip('"') for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else fallback
+
+
+def _conversation(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The earlier turns: questions and final answers, without tool traffic."""
+    return [m for m in messages if isinstance(m, HumanMessage)
+            or (isinstance(m, AIMessage) and not m.tool_calls)]
+
+
+def _cited_note(invalid: list[int]) -> str:
+    numbers = ", ".join(f"[{n}]" for n in invalid)
+    return (f"the answer cited {numbers}, which the model was not given; "
+            f"{'that citation was' if len(invalid) == 1 else 'those citations were'} removed")
 
 
 def _tool_passages(messages: list[AnyMessage]) -> list[dict[str, Any]]:
@@ -76,9 +102,24 @@ class _Nodes:
     def prepare(self, state: RagState) -> dict:
         question = require_text(next((m.text for m in reversed(state["messages"])
                                       if isinstance(m, HumanMessage)), ""), "question")
-        return {"question": question, "query": question, "candidates": [], "passages": [],
-                "answer": "", "citations": [], "rewrites": 0, "invalid_citations": 0,
-                "errors": []}
+        return {"question": question, "standalone": question, "query": question,
+                "candidates": [], "passages": [], "answer": "", "citations": [],
+                "rewrites": 0, "invalid_citations": 0, "warnings": []}
+
+    @staticmethod
+    def follow_up(state: RagState) -> Literal["follow-up", "first question"]:
+        earlier = _conversation(state["messages"][:-1])
+        return "follow-up" if earlier else "first question"
+
+    def condense(self, state: RagState) -> dict:
+        """The follow-up as a question that stands alone, for retrieval and rerank; the
+        answer still sees the user's own words."""
+        history = "\n".join(f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: "
+                            f"{m.text}" for m in _conversation(state["messages"][:-1]))
+        reply = self.model.invoke([HumanMessage(
+            CONDENSE.format(history=history, question=state["question"]))])
+        standalone = _first_line(reply.text, state["question"])
+        return {"standalone": standalone, "query": standalone}
 
     # ---- pipeline -----------------------------------------------------------------
     def retrieve(self, state: RagState) -> dict:
@@ -87,9 +128,11 @@ class _Nodes:
 
     def rerank(self, state: RagState, config: RunnableConfig) -> dict:
         hits = [Hit(**candidate) for candidate in state["candidates"]]
-        result = self.reranker.rerank(state["question"], hits, self.top_k, config)
+        result = self.reranker.rerank(state["standalone"], hits, self.top_k, config)
+        fell_back = [f"rerank fell back to retrieval order: {result.error}"] if result.error \
+            else []
         return {"passages": [hit.model_dump() for hit in result.hits],
-                "errors": [*state.get("errors", []), *([result.error] if result.error else [])]}
+                "warnings": [*state.get("warnings", []), *fell_back]}
 
     def relevant(self, passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Passages graded at least `min_grade`, or ungraded ones scoring `min_score`."""
@@ -97,32 +140,45 @@ class _Nodes:
                 if (p["rerank_score"] >= self.min_grade if p.get("rerank_score") is not None
                     else p["score"] >= self.min_score)]
 
-    def route(self, state: RagState) -> Literal["generate", "rewrite"]:
+    def route(self, state: RagState) -> Literal["relevant or out of rewrites", "search again"]:
         if self.relevant(state.get("passages", [])):
-            return "generate"
-        return "rewrite" if state.get("rewrites", 0) < self.max_rewrites else "generate"
+            return "relevant or out of rewrites"
+        if state.get("rewrites", 0) < self.max_rewrites:
+            return "search again"
+        return "relevant or out of rewrites"
 
     def rewrite(self, state: RagState) -> dict:
         reply = self.model.invoke([HumanMessage(
-            REWRITE.format(question=state["question"], query=state["query"]))])
-        lines = [line.strip().strip('"') for line in reply.text.splitlines() if line.strip()]
-        return {"query": lines[0] if lines else state["question"],
-                "rewrites": state.get("rewrites", 0) + 1}
+            REWRITE.format(question=state["standalone"], query=state["query"]))])
+        query = _first_line(reply.text, state["standalone"])
+        note = f"nothing relevant was found for {state['query']!r}; searched again for {query!r}"
+        return {"query": query, "rewrites": state.get("rewrites", 0) + 1,
+                "warnings": [*state.get("warnings", []), note]}
 
     def generate(self, state: RagState) -> dict:
         passages = self.relevant(state.get("passages", []))
+        warnings = list(state.get("warnings", []))
         if not passages:
+            warnings.append("the knowledge base had no passage relevant to the question")
             return {"answer": NOT_IN_DOCUMENTS, "citations": [], "passages": [],
-                    "messages": [AIMessage(NOT_IN_DOCUMENTS)]}
-        history = [m for m in state["messages"][:-1]
-                   if isinstance(m, HumanMessage) or (isinstance(m, AIMessage)
-                                                      and not m.tool_calls)]
+                    "warnings": warnings, "messages": [AIMessage(NOT_IN_DOCUMENTS)]}
         prompt = ANSWER_HUMAN.format(question=state["question"],
                                      passages=format_hits([Hit(**p) for p in passages]))
-        reply = self.model.invoke([SystemMessage(ANSWER_SYSTEM), *history, HumanMessage(prompt)])
-        answer, citations, invalid = check_citations(reply.text, passages)
-        return {"answer": answer, "citations": citations, "invalid_citations": invalid,
-                "passages": passages, "messages": [AIMessage(answer)]}
+        reply = self.model.invoke([SystemMessage(ANSWER_SYSTEM),
+                                   *_conversation(state["messages"][:-1]), HumanMessage(prompt)])
+        update = self._checked(reply.text, passages, warnings)
+        return {**update, "messages": [AIMessage(update["answer"])]}
+
+    @staticmethod
+    def _checked(text: str, passages: list[dict[str, Any]], warnings: list[str]) -> dict:
+        """The answer with its citations checked: invented ones removed, and said so."""
+        answer, citations, invalid = check_citations(text, passages)
+        if invalid:
+            note = _cited_note(invalid)
+            answer = f"{answer}\n\n(Note: {note}.)"
+            warnings = [*warnings, note]
+        return {"answer": answer, "citations": citations, "invalid_citations": len(invalid),
+                "passages": passages, "warnings": warnings}
 
     # ---- agentic ------------------------------------------------------------------
     def agent(self, state: RagState) -> dict:
@@ -130,17 +186,22 @@ class _Nodes:
                      if isinstance(m, AIMessage) and m.tool_calls)
         model = (self.model if rounds >= self.max_tool_rounds
                  else self.model.bind_tools(self.tools))
-        reply = model.invoke([SystemMessage(AGENT_SYSTEM), *state["messages"]])
+        system = AGENT_SYSTEM
+        if state.get("standalone", state.get("question")) != state.get("question"):
+            system += AGENT_STANDALONE.format(standalone=state["standalone"])
+        reply = model.invoke([SystemMessage(system), *state["messages"]])
         return {"messages": [reply]}
+
+    @staticmethod
+    def after_agent(state: RagState) -> Literal["call tools", "answer"]:
+        return "call tools" if tools_condition(state) == "tools" else "answer"
 
     def finalize(self, state: RagState) -> dict:
         last = state["messages"][-1]
-        passages = _tool_passages(state["messages"])
-        answer, citations, invalid = check_citations(last.text, passages)
-        update: dict[str, Any] = {"answer": answer, "citations": citations,
-                                  "invalid_citations": invalid, "passages": passages}
-        if invalid:
-            update["messages"] = [AIMessage(answer, id=last.id)]
+        update = self._checked(last.text, _tool_passages(state["messages"]),
+                               list(state.get("warnings", [])))
+        if update["invalid_citations"]:
+            update["messages"] = [AIMessage(update["answer"], id=last.id)]
         return update
 
 
@@ -186,25 +247,30 @@ def build_graph(
     nodes = _Nodes(kb, reranker, model, top_n=top_n, top_k=top_k, max_rewrites=max_rewrites,
                    max_tool_rounds=max_tool_rounds, min_score=min_score, min_grade=min_grade,
                    tools=tools)
+    first = "retrieve" if mode == "pipeline" else "agent"
     graph = StateGraph(RagState)
     graph.add_node("prepare", nodes.prepare)
+    graph.add_node("condense", nodes.condense)
     graph.add_edge(START, "prepare")
+    graph.add_conditional_edges("prepare", nodes.follow_up,
+                                {"follow-up": "condense", "first question": first})
+    graph.add_edge("condense", first)
     if mode == "pipeline":
         graph.add_node("retrieve", nodes.retrieve)
         graph.add_node("rerank", nodes.rerank)
         graph.add_node("rewrite", nodes.rewrite)
         graph.add_node("generate", nodes.generate)
-        graph.add_edge("prepare", "retrieve")
         graph.add_edge("retrieve", "rerank")
-        graph.add_conditional_edges("rerank", nodes.route, ["generate", "rewrite"])
+        graph.add_conditional_edges("rerank", nodes.route, {
+            "relevant or out of rewrites": "generate", "search again": "rewrite"})
         graph.add_edge("rewrite", "retrieve")
         graph.add_edge("generate", END)
     else:
         graph.add_node("agent", nodes.agent)
         graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
         graph.add_node("finalize", nodes.finalize)
-        graph.add_edge("prepare", "agent")
-        graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: "finalize"})
+        graph.add_conditional_edges("agent", nodes.after_agent,
+                                    {"call tools": "tools", "answer": "finalize"})
         graph.add_edge("tools", "agent")
         graph.add_edge("finalize", END)
     return graph.compile(checkpointer=checkpointer, name=f"rankwise-{mode}")

@@ -17,6 +17,17 @@ REWRITE = (
     "Question: {question}\nLast query: {query}\n\nQuery:"
 )
 
+CONDENSE = (
+    "Rewrite the user's last question so that it can be understood without the "
+    "conversation before it: say what its pronouns and short references point to. Keep "
+    "its meaning and its language, do not answer it, and reply with the question only.\n\n"
+    "Conversation:\n{history}\n\nLast question: {question}\n\nStandalone question:"
+)
+
+AGENT_STANDALONE = (
+    "\n\nThe user's last question, standing alone (search with this): {standalone}"
+)
+
 AGENT_SYSTEM = (
     "You answer questions from the user's documents. When a question may be answered by "
     "them, call `retrieve` (and `rerank` for a careful order) before answering, and cite "

@@ -8,19 +8,24 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from .answering import ask
 
 
 class AskInput(BaseModel):
-    question: str = Field(description="The question to answer from the documents.")
+    """Arguments of the `ask_knowledge_base` tool, as the model sees them."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    question: str
+    """The question to answer from the documents."""
 
 
 class AskKnowledgeBaseTool(BaseTool):
     """Answer from the documents with citations; artifact = answer, citations, passages."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "ask_knowledge_base"
     description: str = (
@@ -30,13 +35,17 @@ class AskKnowledgeBaseTool(BaseTool):
     args_schema: type[BaseModel] = AskInput
     response_format: str = "content_and_artifact"
     graph: CompiledStateGraph
+    """The rankwise graph that answers."""
+    thread_id: str | None = None
+    """A conversation to keep (the graph needs a checkpointer): follow-ups are condensed
+    with the earlier questions before retrieval. None: every question stands alone."""
 
     def _run(
         self, question: str, run_manager: CallbackManagerForToolRun | None = None
     ) -> tuple[str, dict[str, Any]]:
-        answer = ask(question, self.graph)
+        answer = ask(question, self.graph, thread_id=self.thread_id)
         sources = "\n".join(f"[{c['n']}] {c['source']} (id {c['id']})"
                             for c in answer.citations)
         content = answer.text + (f"\n\nSources:\n{sources}" if sources else "")
         return content, {"answer": answer.text, "citations": answer.citations,
-                         "passages": answer.passages}
+                         "passages": answer.passages, "warnings": answer.warnings}

@@ -17,6 +17,8 @@ from collections.abc import Callable
 QUERY = re.compile(r"Query: (.*?)\n")
 LABELLED = re.compile(r"\[(\d+)\] <passage>\n(.*?)\n</passage>", re.S)
 SINGLE = re.compile(r"<passage>\n(.*?)\n</passage>", re.S)
+CONDENSE = re.compile(r"Conversation:\n(.*)\n\nLast question: (.*)\n\nStandalone question:", re.S)
+STANDALONE = re.compile(r"standing alone \(search with this\): (.*)")
 DOCUMENT = re.compile(r"Document ID: (\d+)\n```(.*?)```", re.S)  # LangChain's LLMListwiseRerank
 
 
@@ -81,30 +83,42 @@ class Judge:
                               "top_logprobs": alternatives}]}
 
 
+def previous_topic(history: str, question: str) -> str:
+    """A condenser that knows only words: the follow-up, then the first earlier question."""
+    earlier = re.search(r"^User: (.*)$", history, re.M)
+    return f"{question} ({earlier.group(1)})" if earlier else question
+
+
 class ScriptedModel:
-    """A chat model for the graph's prompts: rerank prompts go to `judge`; rewrite prompts
-    get `rewrite(query)`; answer prompts get `answer(question, passages)`; with tools bound,
-    the first turn calls `retrieve` (unless `needs_documents(question)` is false)."""
+    """A chat model for the graph's prompts: rerank prompts go to `judge`; condense prompts
+    get `condense(history, question)`; rewrite prompts get `rewrite(query)`; answer prompts
+    get `answer(question, passages)`; with tools bound, the first turn calls `retrieve` with
+    the standalone question (unless `needs_documents(question)` is false)."""
 
     def __init__(self, judge: Judge, *,
                  answer: Callable[[str, str], str] = lambda q, p: "From the documents [1].",
                  rewrite: Callable[[str], str] = lambda query: f"{query} explained",
+                 condense: Callable[[str, str], str] = previous_topic,
                  needs_documents: Callable[[str], bool] = lambda question: True) -> None:
         self.judge, self.answer, self.rewrite = judge, answer, rewrite
-        self.needs_documents = needs_documents
+        self.condense, self.needs_documents = condense, needs_documents
 
     def __call__(self, body: dict) -> str | dict:
         messages = body["messages"]
         if "<passage>" in first_user_prompt(body) or body.get("format"):
             return self.judge(body)
         last = messages[-1]["content"]
+        if condensing := CONDENSE.search(last):
+            return self.condense(*condensing.groups())
         if last.startswith("A search of the user's documents"):
             return self.rewrite(re.search(r"Last query: (.*)\n", last).group(1))
         if body.get("tools"):
             question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+            standalone = STANDALONE.search(messages[0]["content"])
+            query = standalone.group(1) if standalone else question
             answered = messages[-1]["role"] == "tool"
             if not answered and self.needs_documents(question):
-                return {"content": "", "tool_calls": [("retrieve", {"query": question})]}
+                return {"content": "", "tool_calls": [("retrieve", {"query": query})]}
             passages = messages[-1]["content"] if answered else ""
             return self.answer(question, passages) if answered else "Hello! No documents needed."
         question = re.search(r"Question: (.*)\n", last).group(1)

@@ -8,8 +8,8 @@ from judges import Judge, ScriptedModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from rankwise.graphs import aask, ask, build_graph, to_mermaid, to_png
-from rankwise.tools import EmptyQueryError, KnowledgeBase, OllamaUnavailableError
+from rankwise.graphs import aask, ask, build_graph, show, to_dot, to_mermaid, to_png
+from rankwise.tools import EmptyQueryError, KnowledgeBase, OllamaUnavailableError, Reranker
 
 FACTS = {
     "backups.md": "Nightly backups run at two in the morning and are kept for thirty days.",
@@ -62,8 +62,9 @@ def test_invented_citations_are_removed_and_counted(kb, model):
 
     answer = ask("How long are nightly backups kept?", graph)
 
-    assert answer.text == "Thirty days [1], says the policy."
-    assert answer.invalid_citations == 2
+    note = "the answer cited [7], [9], which the model was not given; those citations were removed"
+    assert answer.text == f"Thirty days [1], says the policy.\n\n(Note: {note}.)"
+    assert answer.invalid_citations == 2 and answer.warnings == [note]
     assert [c["n"] for c in answer.citations] == [1]
 
 
@@ -75,6 +76,12 @@ def test_nothing_relevant_rewrites_the_query_a_bounded_number_of_times(kb, model
     assert answer.state["rewrites"] == 2
     assert answer.text.startswith("The knowledge base does not say")
     assert answer.citations == [] and answer.passages == []
+    assert answer.warnings == [
+        "nothing relevant was found for 'Where do penguins live?'; searched again for "
+        "'Where do penguins live? explained'",
+        "nothing relevant was found for 'Where do penguins live? explained'; searched again "
+        "for 'Where do penguins live? explained explained'",
+        "the knowledge base had no passage relevant to the question"]
     searched = [body["input"][0] for path, body in ollama.requests if path == "/api/embed"]
     assert searched[-3:] == [f"search_query: {q}" for q in (
         "Where do penguins live?", "Where do penguins live? explained",
@@ -252,3 +259,75 @@ def test_the_example_notebook_runs_headless(ollama, model, tmp_path, monkeypatch
     assert "3 files: " in text and "chunks added" in text
     assert any("image/png" in o.get("data", {}) for o in outputs), "the graph is drawn"
     assert "From the documents [1]." in text and "backups.md" in text
+
+
+def condense_prompts(ollama) -> list[str]:
+    return [b["messages"][-1]["content"] for b in chat_bodies(ollama)
+            if b["messages"][-1]["content"].startswith("Rewrite the user's last question")]
+
+
+@pytest.mark.parametrize("mode", ["pipeline", "agentic"])
+def test_a_follow_up_retrieves_and_reranks_with_the_condensed_question(kb, model, ollama, mode):
+    model.condense = lambda history, question: "When do nightly backups run?"
+    graph = build_graph(kb, mode=mode, rerank="listwise", checkpointer=InMemorySaver())
+    ask("How long are nightly backups kept?", graph, thread_id="c")
+    assert condense_prompts(ollama) == [], "a first question is not condensed"
+
+    answer = ask("And when do they run?", graph, thread_id="c")
+
+    prompt = condense_prompts(ollama)[0]
+    assert "User: How long are nightly backups kept?" in prompt
+    assert "Last question: And when do they run?" in prompt
+    assert ollama.embedded_texts()[-1] == "search_query: When do nightly backups run?"
+    assert answer.standalone == "When do nightly backups run?"
+    assert answer.citations[0]["source"] == "backups.md"
+    last = chat_bodies(ollama)[-1]["messages"]
+    assert last[-1]["role"] in ("user", "tool")
+    assert any("And when do they run?" in m["content"] for m in last if m["role"] == "user")
+    if mode == "pipeline":
+        judged = [b for b in chat_bodies(ollama) if "<passage>" in b["messages"][-1]["content"]]
+        assert "Query: When do nightly backups run?" in judged[-1]["messages"][-1]["content"]
+
+
+def test_a_rerank_that_fell_back_is_a_warning_on_the_answer(kb, model, ollama, settings):
+    reranker = Reranker(settings, strategy="listwise", on_failure="fallback")
+    graph = build_graph(kb, reranker=reranker, top_k=2)
+    ollama.script("/api/chat", *[Fault(status=400, body={"error": "no"})])
+
+    answer = ask("How long are nightly backups kept?", graph)
+
+    assert answer.warnings and answer.warnings[0].startswith(
+        "rerank fell back to retrieval order:")
+    assert answer.text == "From the documents [1]."
+
+
+def test_the_cli_prints_the_warnings(kb, model, settings, monkeypatch):
+    from rankwise.cli.app import app
+    from typer.testing import CliRunner
+
+    model.answer = lambda question, passages: "Kept thirty days [4]."
+    kb.close()
+    monkeypatch.setenv("OLLAMA_HOST", settings.ollama_host)
+    monkeypatch.setenv("RANKWISE_MILVUS_URI", settings.milvus_uri)
+    monkeypatch.setenv("RANKWISE_COLLECTION", settings.collection)
+
+    result = CliRunner().invoke(app, ["ask", "How long are backups kept?", "--rerank", "none"])
+
+    assert result.exit_code == 0
+    assert "warning: the answer cited [4], which the model was not given" in result.stderr
+
+
+def test_the_drawing_labels_conditions_and_tells_start_from_end(kb, tmp_path, capsys,
+                                                                monkeypatch):
+    graph = build_graph(kb)
+    dot = to_dot(graph)
+    assert '"rerank" -> "rewrite" [style=dashed, label=" search again "]' in dot
+    assert '"__start__" [label="start"' in dot and '"__end__" [label="end"' in dot
+
+    picture = show(graph, tmp_path / "graph.png")  # outside IPython: a file
+    assert picture.read_bytes().startswith(b"\x89PNG")
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz
+    text = show(graph)
+    assert text == to_mermaid(graph)
+    assert "apt-get install graphviz" in capsys.readouterr().err
