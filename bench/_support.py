@@ -55,6 +55,40 @@ def ollama_server(*args: str) -> Iterator[str]:
         process.wait()
 
 
+REALMODEL = ROOT.parent / "shared" / "realmodel"
+
+
+@contextmanager
+def realmodel_server() -> Iterator[str]:
+    """`../shared/realmodel/embed_server.py`: all-MiniLM-L6-v2 behind Ollama's protocol, under
+    the name nomic-embed-text. Vectors come from its cache (copied to bench/results so new
+    texts can be added); texts it lacks need the model's venv: RANKWISE_REALMODEL_PYTHON,
+    or ../realmodel-venv/bin/python (made by ../shared/realmodel/setup-venv)."""
+    import os
+    import shutil
+
+    if not (REALMODEL / "embed_server.py").exists():
+        sys.exit(f"the real-model server is not at {REALMODEL}")
+    cache = ROOT / "bench" / "results" / "realmodel-cache.sqlite"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REALMODEL / "cache" / "trec-dl19-subset.sqlite", cache)
+        cache.chmod(0o644)
+    venv = ROOT.parent / "realmodel-venv" / "bin" / "python"
+    python = os.environ.get("RANKWISE_REALMODEL_PYTHON") or (
+        str(venv) if venv.exists() else sys.executable)
+    process = subprocess.Popen([python, str(REALMODEL / "embed_server.py"), "--port", "0",
+                                "--cache", str(cache)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline().strip()
+        if not line.startswith("PORT "):
+            sys.exit(f"the real-model server did not start: {line!r}")
+        yield f"http://127.0.0.1:{line.split()[1]}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
