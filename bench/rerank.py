@@ -35,7 +35,7 @@ def langchain_listwise(settings: Settings, top_k: int):
     from langchain_classic.retrievers.document_compressors import LLMListwiseRerank
     from langchain_ollama import ChatOllama
 
-    llm = ChatOllama(model=settings.chat_model, base_url=settings.ollama_host, temperature=0,
+    llm = ChatOllama(model=settings.chat.name, base_url=settings.ollama_host, temperature=0,
                      num_ctx=32768)
     compressor = LLMListwiseRerank.from_llm(llm, top_n=top_k)
 
