@@ -13,6 +13,8 @@ from typing import Any
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
 from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool, Settings
+from rankwise.tools.adapters import models
+from rankwise.tools.core.aio import run_sync
 from rankwise.tools.core.vocabulary import require_text
 
 from .adapter import LangChainTool
@@ -42,6 +44,9 @@ class KnowledgeCrew:
                                           top_n=settings.rerank_top_n)),
         ]
         self.llm = crew_llm(settings) if llm is None else llm
+        # The configured model is checked before a kickoff: CrewAI reports a server that
+        # is down as a page of "Failed to connect to OpenAI API", never naming it.
+        self._preflight = models.chat_model(settings) if llm is None else None
 
     @agent
     def researcher(self) -> Agent:
@@ -77,6 +82,8 @@ class KnowledgeCrew:
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
         require_text(question, "question")
+        if self._preflight is not None:
+            run_sync(self._preflight.provider.context_window())
         for adapter in self.tools:
             adapter.artifacts.clear()
         output = self.crew().kickoff(inputs={"question": question})

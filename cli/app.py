@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rankwise.tools.core.vocabulary import SEARCH_MODES, STRATEGIES
+from rankwise.tools.core.vocabulary import MAX_SEARCH_K, SEARCH_MODES, STRATEGIES
 
 app = typer.Typer(
     name="rankwise",
@@ -39,7 +39,14 @@ def parse_filters(items: list[str]) -> dict[str, Any] | None:
     spec: dict[str, Any] = {}
     for item in items:
         if item.lstrip().startswith("{"):
-            spec.update(json.loads(item))
+            try:
+                value = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"{item!r} is not a JSON object ({exc.msg})",
+                                         param_hint="--filter") from None
+            if not isinstance(value, dict):
+                raise typer.BadParameter(f"{item!r} is not a JSON object", param_hint="--filter")
+            spec.update(value)
             continue
         match = _FILTER.match(item)
         if not match:
@@ -157,7 +164,8 @@ def ingest(
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many chunks.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=MAX_SEARCH_K,
+                                   help="How many chunks.")] = 5,
     filter: Annotated[list[str], typer.Option(
         "--filter", "-f", help="KEY=VALUE, KEY>=N, ... or a JSON object (repeatable).")] = [],
     mode: Annotated[SearchChoice, typer.Option(help="dense, or hybrid (dense + BM25).")] = (

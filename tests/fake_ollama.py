@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import socket
 import struct
 import threading
 import time
@@ -48,7 +49,10 @@ class Fault:
     status: int | None = None  # answer with this HTTP status
     delay: float = 0.0  # sleep first (a slow server, or a timeout)
     drop: bool = False  # close the connection without answering
+    reset: bool = False  # reset the connection (TCP RST): the client reads ECONNRESET
     body: dict | None = None  # error body to send with `status`
+    raw: bytes | None = None  # answer 200 with these bytes as the body (garbage)
+    vectors: str | None = None  # embeddings gone wrong: "nan", "zero", "short", "inf"
 
 
 class _Server(ThreadingHTTPServer):
@@ -249,13 +253,27 @@ class FakeOllama:
                     fake._simulate_compute(self.path, body)
                     if fault and fault.delay:
                         time.sleep(fault.delay)
+                    if fault and fault.reset:
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   struct.pack("ii", 1, 0))
+                        self.close_connection = True
+                        return
                     if fault and fault.drop:
                         self.close_connection = True
+                        return
+                    if fault and fault.raw is not None:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(fault.raw)))
+                        self.end_headers()
+                        self.wfile.write(fault.raw)
                         return
                     if fault and fault.status:
                         status, payload = fault.status, fault.body or {"error": "scripted fault"}
                     else:
                         status, payload = fake._answer(self.path, body)
+                        if fault and fault.vectors and status == 200:
+                            payload = _spoil(payload, fault.vectors)
                     if isinstance(payload, str):
                         kind, data = "text/event-stream", payload.encode()
                     elif isinstance(payload, list):
@@ -277,6 +295,15 @@ class FakeOllama:
             do_POST = _serve
 
         return Handler
+
+
+def _spoil(payload: dict, how: str) -> dict:
+    """An embedding reply whose last vector went wrong."""
+    vectors = payload["embeddings"]
+    last = vectors[-1]
+    vectors[-1] = {"nan": [math.nan, *last[1:]], "inf": [math.inf, *last[1:]],
+                   "zero": [0.0] * len(last), "short": last[:-1]}[how]
+    return payload
 
 
 if __name__ == "__main__":

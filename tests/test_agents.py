@@ -44,8 +44,8 @@ def test_a_real_crew_calls_retrieve_and_answers_with_sources(kb, ollama):
     assert answer.sources[0]["source"] == "backups.md" and answer.sources[0]["id"]
     bodies = [b for p, b in ollama.requests if p == "/v1/chat/completions"]
     tool_results = [m["content"] for b in bodies for m in b["messages"] if m["role"] == "tool"]
-    assert tool_results and tool_results[0].startswith("[1] id=")
-    assert "source=backups.md" in tool_results[0] and "artifact" not in tool_results[0]
+    assert tool_results and tool_results[0].startswith('<passage n="1" id=')
+    assert 'source="backups.md"' in tool_results[0] and "artifact" not in tool_results[0]
     assert not tool_results[0].startswith("(")
     schema = next(b["tools"] for b in bodies if b.get("tools"))
     assert {t["function"]["name"] for t in schema} == {"retrieve", "rerank"}
@@ -68,7 +68,7 @@ def test_adapter_returns_content_and_keeps_the_artifact(kb):
 
     content = adapter.run(query="nightly backups")
 
-    assert content.startswith("[1] id=") and "backups.md" in content
+    assert content.startswith('<passage n="1" id=') and "backups.md" in content
     assert adapter.last_artifact["hits"][0]["source"] == "backups.md"
     assert list(adapter.artifacts)[0].startswith("call_")
 

@@ -53,7 +53,7 @@ def test_pipeline_retrieves_reranks_and_answers_with_checked_citations(kb, model
     assert answer.state["rewrites"] == 0
     final_prompt = chat_bodies(ollama)[-1]["messages"]
     assert final_prompt[0]["role"] == "system" and "Cite" in final_prompt[0]["content"]
-    assert "[1] id=" in final_prompt[-1]["content"]
+    assert '<passage n="1" id=' in final_prompt[-1]["content"]
 
 
 def test_invented_citations_are_removed_and_counted(kb, model):

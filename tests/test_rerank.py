@@ -280,7 +280,8 @@ def test_rerank_tool_returns_a_tool_message(settings, ollama):
                            "id": "c1", "type": "tool_call"})
 
     assert isinstance(message, ToolMessage) and message.tool_call_id == "c1"
-    assert message.content.startswith("[1] id=") and "fish on fridays" in message.content
+    assert message.content.startswith('<passage n="1" id=')
+    assert "fish on fridays" in message.content
     assert message.artifact["hits"][0]["source"] == "b"
     assert message.artifact["rerank"]["calls"][0]["status"] == "ok"
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from rankwise.tools import EmptyQueryError, FilterError, KnowledgeBase, compile_filter
+from rankwise.tools import (
+    EmptyQueryError,
+    FilterError,
+    InvalidArgumentError,
+    KnowledgeBase,
+    compile_filter,
+)
 
 PASSAGES = [
     ("Rotate the signing keys every ninety days.", {"source": "keys.md", "page": 1,
@@ -100,9 +106,10 @@ def test_empty_query_is_a_clear_error(filled, query):
         filled.search(query)
 
 
-def test_k_below_one_is_a_clear_error(filled):
-    with pytest.raises(ValueError, match="k must be at least 1"):
-        filled.search("keys", k=0)
+@pytest.mark.parametrize("k", [0, -1, 1001, 100_000])
+def test_k_out_of_bounds_is_a_clear_error(filled, k):
+    with pytest.raises(InvalidArgumentError, match="k must be between 1 and 1000"):
+        filled.search("keys", k=k)
 
 
 def test_searching_an_empty_collection_returns_nothing(kb, ollama):

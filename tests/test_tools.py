@@ -43,13 +43,13 @@ def test_tool_call_returns_a_tool_message_with_passages_and_hits(shared_kb):
 
     assert isinstance(message, ToolMessage)
     assert message.tool_call_id == "call-1" and message.name == "retrieve"
-    assert message.content.startswith("[1] id=")
-    assert "source=doc0.md" in message.content and CORPUS[0] in message.content
+    assert message.content.startswith('<passage n="1" id=')
+    assert 'source="doc0.md"' in message.content and CORPUS[0] in message.content
     assert [hit["source"] for hit in message.artifact["hits"]][0] == "doc0.md"
     assert len(message.artifact["hits"]) == 2 and message.artifact["query"] == "rotate signing keys"
     assert set(message.artifact["hits"][0]) == {"id", "text", "score", "source", "chunk_index",
                                         "metadata"}
-    assert f"id={message.artifact['hits'][1]['id']}" in message.content
+    assert f'id="{message.artifact["hits"][1]["id"]}"' in message.content
 
 
 def test_tool_call_with_k_and_filter(shared_kb):

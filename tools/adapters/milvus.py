@@ -10,6 +10,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pymilvus import (
@@ -47,10 +48,10 @@ logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessio
 
 def _lock_is_held(path: str) -> bool:
     """True when another process holds the Milvus Lite lock on `path`."""
-    lock_file = os.path.join(path, "LOCK")
-    if not os.path.exists(lock_file):
+    try:
+        fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR)
+    except OSError:
         return False
-    fd = os.open(lock_file, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -62,21 +63,41 @@ def _lock_is_held(path: str) -> bool:
         os.close(fd)
 
 
+@contextmanager
+def _quiet_milvus_lite() -> Iterator[None]:
+    """milvus_lite logs a traceback when it cannot start; rankwise says why itself."""
+    logger = logging.getLogger("milvus_lite")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def open_client(settings: Settings) -> MilvusClient:
-    """Connect to the configured Milvus; a locked Lite file gets an error naming the fix."""
+    """Connect to the configured Milvus; a locked or unwritable Lite file gets an error
+    naming the fix."""
     uri = settings.milvus_uri
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     try:
-        return MilvusClient(uri=uri, token=token)
-    except MilvusException as exc:
-        if settings.milvus_is_local and _lock_is_held(os.path.abspath(uri)):
+        with _quiet_milvus_lite():
+            return MilvusClient(uri=uri, token=token)
+    except (MilvusException, OSError) as exc:
+        if not settings.milvus_is_local:
+            raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
+        path = os.path.abspath(uri)
+        if _lock_is_held(path):
             raise StoreLockedError(
-                f"the Milvus Lite file {os.path.abspath(uri)} is in use by another process; "
-                "Milvus Lite allows one process at a time. Stop the other process, or run a "
-                "Milvus server and set RANKWISE_MILVUS_URI=http://host:19530 so that several "
-                "processes can share the collection"
-            ) from exc
-        raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
+                f"the Milvus Lite file {path} is in use by another process; Milvus Lite "
+                "allows one process at a time. Stop the other process, or run a Milvus "
+                "server and set RANKWISE_MILVUS_URI=http://host:19530 so that several "
+                "processes can share the collection") from exc
+        reason = f" ({exc})" if isinstance(exc, OSError) else ""
+        raise StoreError(
+            f"cannot open the Milvus Lite file {path}{reason}: it must be a "
+            "directory this user can write, with a writable LOCK file inside; fix its "
+            "permissions, or set RANKWISE_MILVUS_URI to another path") from exc
 
 
 def _hit(row: dict[str, Any]) -> Hit:

@@ -52,7 +52,7 @@ def discover(
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            found[path.resolve()] = None
+            found[_absolute(path)] = None
             continue
         if not path.is_dir():
             raise FileNotFoundError(f"no such file or directory: {path}")
@@ -62,8 +62,17 @@ def discover(
                 file = Path(root, name)
                 relative = file.relative_to(path).as_posix()
                 if _selected(relative, name, include, exclude):
-                    found[file.resolve()] = None
+                    found[_absolute(file)] = None
     return list(found)
+
+
+def _absolute(path: Path) -> Path:
+    """`path` resolved; as it stands when it cannot be (a symlink loop), so that reading
+    it fails alone, with its reason, instead of the whole walk."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _selected(relative: str, name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -80,7 +89,7 @@ def _selected(relative: str, name: str, include: Sequence[str], exclude: Sequenc
 def load_file(path: Path) -> Source:
     """Read one file into a `Source` named by its absolute path."""
     kind = KINDS.get(path.suffix.lower(), "text")
-    name = path.resolve().as_posix()
+    name = _absolute(path).as_posix()
     if kind == "pdf":
         return Source(name, kind, _read_pdf(path))
     text = _decode(path)

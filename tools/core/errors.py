@@ -27,6 +27,11 @@ class ModelRequestError(RankwiseError, ValueError):
     """A model server rejected a request (a 4xx other than a missing model)."""
 
 
+class InvalidVectorError(ModelRequestError):
+    """A model returned a vector that cannot be stored: not finite, all zeros, or of
+    another length than the rest."""
+
+
 class OllamaRequestError(ModelRequestError):
     """Ollama rejected a request (a 4xx other than a missing model)."""
 

@@ -25,6 +25,10 @@ from .errors import FilterError
 from .vocabulary import FilterSpec
 
 COLUMNS = frozenset({"id", "source", "chunk_index"})
+_COLUMN_TYPES: dict[str, tuple[type, ...]] = {"id": (str,), "source": (str,), "chunk_index": (int,)}
+# Milvus string literals take these escapes and no others (not \uXXXX, which json.dumps
+# writes for control characters); every other character may stand as it is.
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
 _OPERATORS = {
     "$eq": "==",
     "$ne": "!=",
@@ -50,7 +54,7 @@ def literal(value: Any) -> str:
             raise FilterError(f"filter value {value!r} is not a finite number")
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return f'"{value.translate(_ESCAPES)}"'
     raise FilterError(
         f"filter value {value!r} has type {type(value).__name__}: use a string, number or bool"
     )
@@ -63,6 +67,15 @@ def _field(key: str) -> str:
             "starting with a letter"
         )
     return key if key in COLUMNS else f"metadata[{json.dumps(key)}]"
+
+
+def _typed(key: str, value: Any) -> Any:
+    """`value`, checked against the type of column `key` (metadata fields take any)."""
+    expected = _COLUMN_TYPES.get(key)
+    if expected and (not isinstance(value, expected) or isinstance(value, bool)):
+        kind = "a whole number" if expected == (int,) else "text"
+        raise FilterError(f"filter on {key!r}: {value!r} is not {kind}; {key!r} holds {kind}")
+    return value
 
 
 def _condition(key: str, condition: Any) -> list[str]:
@@ -80,11 +93,11 @@ def _condition(key: str, condition: Any) -> list[str]:
             if op in ("$in", "$nin"):
                 clauses.append(_membership(key, field, value, negate=op == "$nin"))
             else:
-                clauses.append(f"{field} {_OPERATORS[op]} {literal(value)}")
+                clauses.append(f"{field} {_OPERATORS[op]} {literal(_typed(key, value))}")
         return clauses
     if isinstance(condition, (list, tuple)):
         return [_membership(key, field, condition, negate=False)]
-    return [f"{field} == {literal(condition)}"]
+    return [f"{field} == {literal(_typed(key, condition))}"]
 
 
 def _membership(key: str, field: str, values: Any, *, negate: bool) -> str:
@@ -92,7 +105,8 @@ def _membership(key: str, field: str, values: Any, *, negate: bool) -> str:
     if not isinstance(values, (list, tuple)) or not values:
         raise FilterError(f"filter on {key!r}: membership needs a non-empty list of values")
     if key in COLUMNS:
-        return f"{field} {'not in' if negate else 'in'} [{', '.join(map(literal, values))}]"
+        rendered = ", ".join(literal(_typed(key, v)) for v in values)
+        return f"{field} {'not in' if negate else 'in'} [{rendered}]"
     if negate:
         return " and ".join(f"{field} != {literal(v)}" for v in values)
     return " or ".join(f"{field} == {literal(v)}" for v in values)

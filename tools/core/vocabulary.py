@@ -3,6 +3,8 @@ hits. Settings, the CLI's choices and the runtime checks all derive from these."
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union, get_args
 
@@ -18,6 +20,8 @@ Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
 
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
+MAX_SEARCH_K = 1000
+"""The most chunks one search returns."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 Scalar = Union[str, int, float, bool]
@@ -74,11 +78,23 @@ class RankedHit(Hit):
     reason: str | None = None
 
 
+_FENCE = re.compile(r"<(/?)(passage)", re.I)
+
+
+def fence(text: str) -> str:
+    """Passage text that can neither close its fence nor open another: `<passage` and
+    `</passage` inside it are escaped."""
+    return _FENCE.sub(r"&lt;\1\2", text)
+
+
 def format_hits(hits: Sequence[Hit]) -> str:
-    """Numbered passages with ids and sources, ready to put in front of an LLM."""
+    """Numbered passages fenced as data, ready to put in front of an LLM:
+    `<passage n="1" id="..." source="..." score="0.812">text</passage>`. The header is the
+    fence's opening tag, so no passage text can pose as another passage or its header."""
     if not hits:
         return "No passages found."
     return "\n\n".join(
-        f"[{n}] id={hit.id} source={hit.source} score={hit.score:.3f}\n{hit.text}"
+        f'<passage n="{n}" id="{html.escape(hit.id)}" source="{html.escape(hit.source)}" '
+        f'score="{hit.score:.3f}">\n{fence(hit.text)}\n</passage>'
         for n, hit in enumerate(hits, start=1)
     )

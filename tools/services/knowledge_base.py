@@ -17,7 +17,15 @@ from ..core.documents import Source, UnreadableFileError, discover, group_docume
 from ..core.errors import InvalidArgumentError
 from ..core.filters import compile_filter
 from ..core.settings import Settings
-from ..core.vocabulary import SEARCH_MODES, FilterSpec, Hit, SearchMode, choose, require_text
+from ..core.vocabulary import (
+    MAX_SEARCH_K,
+    SEARCH_MODES,
+    FilterSpec,
+    Hit,
+    SearchMode,
+    choose,
+    require_text,
+)
 from .ingest import IngestProgress, IngestReport, ingest_sources
 
 if TYPE_CHECKING:
@@ -136,8 +144,8 @@ class KnowledgeBase:
         Milvus expression used verbatim: never build it from user text.
         """
         require_text(query)
-        if k < 1:
-            raise InvalidArgumentError(f"k must be at least 1, got {k}")
+        if not 1 <= k <= MAX_SEARCH_K:
+            raise InvalidArgumentError(f"k must be between 1 and {MAX_SEARCH_K}, got {k}")
         choose(mode, SEARCH_MODES, "mode")
         expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw_filter) if e)
         store = self.store

@@ -5,6 +5,7 @@ and OpenAI refine it in their own modules."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -32,6 +33,8 @@ T = TypeVar("T")
 _TRANSIENT_NAMES = frozenset({"APIConnectionError", "APITimeoutError", "RateLimitError",
                               "InternalServerError", "ServiceUnavailableError"})
 _TRANSIENT_HTTPX = (httpx.TransportError,)  # connect, read, write, timeouts, protocol
+# A reply that is not JSON (or not text): a restarting server or a proxy's error page.
+GARBLED = (json.JSONDecodeError, UnicodeDecodeError)
 _AUTH_STATUS = (401, 403)
 
 
@@ -60,7 +63,7 @@ class Provider:
         status = status_of(exc)
         if status is not None:
             return status >= 500 or status in (408, 409, 429)
-        return isinstance(exc, (ConnectionError, TimeoutError, *_TRANSIENT_HTTPX)) or any(
+        return isinstance(exc, (ConnectionError, TimeoutError, *_TRANSIENT_HTTPX, *GARBLED)) or any(
             cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
     def translate(self, exc: BaseException) -> BaseException:
@@ -75,6 +78,8 @@ class Provider:
             return ModelRequestError(f"{label} refused the credentials (HTTP {status}): set "
                                      "the API key (RANKWISE_API_KEY or the provider's own "
                                      "variable, such as OPENAI_API_KEY)")
+        if isinstance(exc, GARBLED):
+            return garbled(label, exc)
         if self.is_transient(exc):
             return ModelUnavailableError(f"{label} could not be reached or kept failing "
                                          f"({_said(exc)}); check the server and retry")
@@ -97,8 +102,11 @@ class Provider:
         return None
 
     # ---- calls --------------------------------------------------------------------
-    def _retrying(self, attempts: int) -> dict[str, Any]:
-        return {"retry": retry_if_exception(self.is_transient),
+    def _retrying(self, attempts: int, also: type[Exception] | None) -> dict[str, Any]:
+        def retryable(exc: BaseException) -> bool:
+            return self.is_transient(exc) or (also is not None and isinstance(exc, also))
+
+        return {"retry": retry_if_exception(retryable),
                 "stop": stop_after_attempt(attempts),
                 "wait": wait_exponential_jitter(multiplier=0.2, max=4.0), "reraise": True}
 
@@ -108,22 +116,30 @@ class Provider:
             raise exc
         raise clear from exc
 
-    def call(self, fn: Callable[[], T], attempts: int) -> T:
-        """`fn()`, transient faults retried with backoff, the rest translated."""
+    def call(self, fn: Callable[[], T], attempts: int,
+             retry_also: type[Exception] | None = None) -> T:
+        """`fn()`, transient faults (and `retry_also`) retried with backoff, the rest
+        translated."""
         try:
-            return Retrying(**self._retrying(attempts))(fn)
+            return Retrying(**self._retrying(attempts, retry_also))(fn)
         except Exception as exc:
             self.raise_translated(exc)
 
     async def acall(self, fn: Callable[[], Awaitable[T]], attempts: int) -> T:
         """Async `call`; `fn` makes a fresh awaitable per attempt."""
         try:
-            async for attempt in AsyncRetrying(**self._retrying(attempts)):
+            async for attempt in AsyncRetrying(**self._retrying(attempts, None)):
                 with attempt:
                     return await fn()
         except Exception as exc:
             self.raise_translated(exc)
         raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+def garbled(label: str, exc: BaseException) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"{label} kept answering with a reply that is not JSON ({type(exc).__name__}); "
+        "check that the URL points at the model server, and the server's log")
 
 
 def _said(exc: BaseException) -> str:

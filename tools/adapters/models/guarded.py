@@ -7,6 +7,7 @@ carry the prompts the model was trained with.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
-from ...core.errors import ModelRequestError
+from ...core.errors import InvalidVectorError, ModelRequestError
 from .boundary import Provider
 
 # The inner model's own run is not reported to the caller's callbacks: this model's run
@@ -56,23 +57,37 @@ class GuardedEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        prefix = self.identity.document_prefix
-        vectors = self.provider.call(
-            lambda: self.inner.embed_documents([prefix + t for t in texts]), self.attempts)
-        return self._checked(vectors, len(texts))
+        prefixed = [self.identity.document_prefix + t for t in texts]
+        return self.provider.call(
+            lambda: self._checked(self.inner.embed_documents(prefixed), len(texts)),
+            self.attempts, retry_also=InvalidVectorError)
 
     def embed_query(self, text: str) -> list[float]:
-        prefix = self.identity.query_prefix
-        vector = self.provider.call(lambda: self.inner.embed_query(prefix + text),
-                                    self.attempts)
-        return self._checked([vector], 1)[0]
+        prefixed = self.identity.query_prefix + text
+        return self.provider.call(
+            lambda: self._checked([self.inner.embed_query(prefixed)], 1)[0],
+            self.attempts, retry_also=InvalidVectorError)
 
     def _checked(self, vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:
+        """`vectors` if there is one per text, each finite, non-zero and of one length;
+        a bad batch is retried like a transient fault, then reported, never stored."""
+        label = f"{self.provider.name} model {self.model!r}"
         if len(vectors) != expected:
-            raise ModelRequestError(
-                f"{self.provider.name} model {self.model!r} returned {len(vectors)} "
-                f"embeddings for {expected} texts; check the server")
-        return [list(v) for v in vectors]
+            raise ModelRequestError(f"{label} returned {len(vectors)} embeddings for "
+                                    f"{expected} texts; check the server")
+        checked = [list(map(float, v)) for v in vectors]
+        for position, vector in enumerate(checked):
+            problem = ("is empty" if not vector
+                       else f"has {len(vector)} numbers, not {len(checked[0])}"
+                       if len(vector) != len(checked[0])
+                       else "holds NaN or infinite numbers"
+                       if not all(map(math.isfinite, vector))
+                       else "is all zeros" if not any(vector) else "")
+            if problem:
+                raise InvalidVectorError(
+                    f"{label} returned a vector that {problem} (text {position + 1} of "
+                    f"{expected}); it was not stored. Check the model and the server")
+        return checked
 
 
 class GuardedChatModel(BaseChatModel):

@@ -11,7 +11,7 @@ import httpx
 from langchain_core.messages import BaseMessage
 
 from ...core.errors import ModelNotFoundError, OllamaRequestError, OllamaUnavailableError
-from .boundary import Provider
+from .boundary import GARBLED, Provider, garbled
 
 
 @cache
@@ -57,6 +57,8 @@ class OllamaProvider(Provider):
             return OllamaRequestError(
                 f"Ollama at {host} rejected the request for model {model!r} with HTTP "
                 f"{exc.status_code}: {exc.error}")
+        if isinstance(exc, GARBLED):
+            return garbled(f"Ollama at {host} (model {model!r})", exc)
         if isinstance(exc, httpx.TimeoutException):
             return OllamaUnavailableError(
                 f"Ollama at {host} did not answer in time for model {model!r}: raise "

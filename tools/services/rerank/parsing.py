@@ -16,7 +16,8 @@ ParseStatus = Literal["ok", "repaired", "fell back"]
 
 _BRACKETED = re.compile(r"\[\s*(\d{1,4})\s*\]")
 _NUMBER = re.compile(r"(?<![\d.])(\d{1,4})(?![\d.])")
-_DECIMAL = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)")
+_DECIMAL = re.compile(r"(?<![\d.\-])(\d+(?:\.\d+)?)(?!\s*/\s*\d)")
+_FRACTION = re.compile(r"(?<![\d.\-])(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)")
 _WORDS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"\b(not|non|ir)[\s-]?relevant\b|\bunrelated\b", re.I), 0),
     (re.compile(r"\b(perfectly|highly|very|fully)\s+relevant\b|\bexactly\b", re.I), 3),
@@ -72,7 +73,12 @@ def parse_permutation(reply: str, size: int) -> PermutationOutcome:
 
 
 def parse_grade(reply: str) -> float | None:
-    """A relevance grade 0..3 from a reply: a number anywhere, or words such as 'irrelevant'."""
+    """A relevance grade 0..3 from a reply: a number anywhere (not a negative one; "7/10"
+    is scaled to 0..3), or words such as 'irrelevant'."""
+    if fraction := _FRACTION.search(reply):
+        value, scale = float(fraction.group(1)), float(fraction.group(2))
+        if 0 < scale and 0 <= value <= scale:
+            return MAX_GRADE * value / scale
     for match in _DECIMAL.finditer(reply):
         value = float(match.group(1))
         if 0 <= value <= MAX_GRADE:
@@ -101,9 +107,11 @@ def expected_grade(top_logprobs: list[dict]) -> float | None:
     weights: dict[int, float] = {}
     for alternative in top_logprobs:
         token = str(alternative.get("token", "")).strip()
-        if token.isdigit() and 0 <= int(token) <= MAX_GRADE:
-            grade = int(token)
-            weights[grade] = weights.get(grade, 0.0) + math.exp(alternative["logprob"])
+        logprob = alternative.get("logprob")
+        if (token.isdigit() and 0 <= int(token) <= MAX_GRADE
+                and isinstance(logprob, (int, float)) and math.isfinite(logprob)):
+            grade = int(token)  # a probability is at most 1: clamp absurd log-probabilities
+            weights[grade] = weights.get(grade, 0.0) + math.exp(min(float(logprob), 0.0))
     total = sum(weights.values())
     if total <= 0:
         return None
