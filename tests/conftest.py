@@ -41,6 +41,7 @@ def _reset_ollama(request):
         server.per_item = 0.0
         server.chat_latency = 0.0
         server.max_in_flight = 0
+        server.parallel = None
         server.embed_models = {"nomic-embed-text": 256}
         server.chat_models = {"llama3.2"}
         server.chat_reply = lambda body: "OK"

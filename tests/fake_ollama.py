@@ -76,7 +76,7 @@ class FakeOllama:
         self.latency = latency
         self.chat_latency = 0.0  # added to chat requests only
         self.per_item = per_item
-        self._compute = threading.BoundedSemaphore(parallel) if parallel else None
+        self.parallel = parallel
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[tuple[str, dict]] = []
         self.in_flight = 0
@@ -87,6 +87,16 @@ class FakeOllama:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def parallel(self) -> int | None:
+        """Requests computed at once (None: any number); the rest wait their turn."""
+        return self._parallel
+
+    @parallel.setter
+    def parallel(self, slots: int | None) -> None:
+        self._parallel = slots
+        self._compute = threading.BoundedSemaphore(slots) if slots else None
 
     @property
     def url(self) -> str:

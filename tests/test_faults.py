@@ -84,10 +84,12 @@ def test_bad_request_is_not_retried(kb, ollama):
 def test_failed_embedding_midway_keeps_what_was_stored(settings, ollama):
     kb = KnowledgeBase(settings, embed_batch_size=1, embed_concurrency=1, retry_attempts=1)
     kb.add_texts(["first passage about owls"], [{"source": "owls"}])
-    ollama.script("/api/embed", Fault(), Fault(status=500))
+    ollama.script("/api/embed", Fault(), *[Fault(status=500)] * 20)  # down midway
 
     with pytest.raises(OllamaUnavailableError):
         kb.add_texts(["new owls text", "more owls text"], [{"source": "owls"}] * 2)
+    assert ollama.count("/api/embed") == 2 + 5, "a server that answered gets 5x the tries"
+    ollama.faults.clear()
 
     texts = {h.text for h in kb.search("owls", k=5)}
     assert "first passage about owls" in texts
@@ -135,3 +137,32 @@ def test_store_locked_by_another_process_names_the_file_and_the_server_option(se
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_slow_serial_server_is_paced_and_embeds_every_chunk_once(settings, ollama):
+    ollama.per_item = 0.02  # 50 texts a second, one request at a time
+    ollama.parallel = 1
+    kb = KnowledgeBase(settings, request_timeout=1.0, embed_batch_size=64)
+    texts = [f"passage {i} about subject {i}" for i in range(120)]
+
+    kb.add_texts(texts, [{"source": f"s{i}"} for i in range(120)])
+
+    embedded = ollama.embedded_texts()
+    assert sorted(embedded) == sorted(f"search_document: {t}" for t in texts), "each once"
+    assert kb.count() == 120
+    assert max(len(b["input"]) for p, b in ollama.requests if p == "/api/embed") < 64
+
+
+def test_a_flaky_server_is_ridden_out_by_the_ingests_retry_budget(settings, ollama):
+    import random
+
+    chance = random.Random(7)
+    ollama.script("/api/embed", *[Fault(status=503) if chance.random() < 0.4 else Fault()
+                                  for _ in range(400)])
+    kb = KnowledgeBase(settings, embed_batch_size=4)
+
+    report = kb.add_texts([f"passage {i}" for i in range(200)],
+                          [{"source": f"s{i}"} for i in range(200)])
+
+    assert report.added == 200 and kb.count() == 200
+    assert ollama.count("/api/embed") > 50, "failed requests were retried"

@@ -148,15 +148,17 @@ def test_batches_are_bounded_by_count_and_characters(settings, ollama):
     assert kb.count() == 23
 
 
-def test_embedding_requests_run_concurrently(settings, ollama):
+def test_embedding_requests_run_concurrently_on_a_server_that_computes_in_parallel(
+        settings, ollama):
     ollama.latency = 0.15
     kb = KnowledgeBase(settings, embed_batch_size=2, embed_concurrency=4)
 
-    kb.add_texts([f"passage {i} about topic {i}" for i in range(16)],
-                 [{"source": f"s{i}"} for i in range(16)])
+    kb.add_texts([f"passage {i} about topic {i}" for i in range(48)],
+                 [{"source": f"s{i}"} for i in range(48)])
 
-    assert ollama.max_in_flight >= 3
-    assert kb.count() == 16
+    assert ollama.max_in_flight >= 3, "more requests in flight while throughput grows"
+    assert ollama.max_in_flight <= 4 + 1
+    assert kb.count() == 48
 
 
 KILLED_INGEST = textwrap.dedent("""

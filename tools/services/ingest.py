@@ -1,8 +1,8 @@
 """The ingest pipeline: chunk, diff against the store, embed in bounded batches, insert.
 
-Embedding requests run a few at a time in worker threads while the calling thread
-chunks the next sources and inserts finished batches, so a run costs little more
-than the embedding server's own time. Only chunks whose ids are not stored yet are
+Embedding requests run in worker threads, paced to the server (`pacing.py`), while the
+calling thread chunks the next sources and inserts finished batches, so a run costs
+little more than the embedding server's own time. Only chunks whose ids are not stored yet are
 embedded. A changed source gets its new chunks inserted before its stale ones are
 deleted: a crash never leaves a source without chunks, and a re-run completes it.
 """
@@ -16,11 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from langchain_core.embeddings import Embeddings
-
+from ..adapters.models import GuardedEmbeddings
+from ..adapters.models.boundary import timed_out
 from ..core.chunking import Chunk, Chunker
 from ..core.documents import Source
+from ..core.errors import InvalidVectorError, ModelUnavailableError
 from ..core.settings import Settings
+from .pacing import Pacer, RetryBudget
 
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
@@ -67,13 +69,13 @@ class _NoProgress:
 class _Pipeline:
     """Bounded, ordered embedding and insertion, with deletions held back until safe."""
 
-    def __init__(self, store: MilvusStore, embedder: Embeddings, settings: Settings,
+    def __init__(self, store: MilvusStore, embedder: GuardedEmbeddings, settings: Settings,
                  progress: IngestProgress) -> None:
         self.store, self.embedder, self.progress = store, embedder, progress
-        self.max_count = settings.embed_batch_size
         self.max_chars = settings.embed_batch_chars
-        self.concurrency = settings.embed_concurrency
-        self.executor = ThreadPoolExecutor(settings.embed_concurrency, "rankwise-embed")
+        self.pacer = Pacer(settings)
+        self.budget = RetryBudget(settings.retry_attempts)
+        self.executor = ThreadPoolExecutor(self.pacer.max_in_flight, "rankwise-embed")
         self.in_flight: deque[tuple[Future, list[Chunk]]] = deque()
         self.batch: list[Chunk] = []
         self.batch_chars = 0
@@ -86,7 +88,7 @@ class _Pipeline:
     def add(self, chunks: list[Chunk], stale: list[str]) -> None:
         for chunk in chunks:
             if self.batch and (
-                len(self.batch) >= self.max_count
+                len(self.batch) >= self.pacer.batch_size
                 or self.batch_chars + len(chunk.text) > self.max_chars
             ):
                 self._submit()
@@ -98,13 +100,27 @@ class _Pipeline:
 
     def _submit(self) -> None:
         batch = self.batch
-        future = self.executor.submit(self.embedder.embed_documents, [c.text for c in batch])
+        future = self.executor.submit(self._embed, [c.text for c in batch])
         self.in_flight.append((future, batch))
         self.submitted += 1
         self.batch, self.batch_chars = [], 0
-        # One request waits queued behind the workers so the server never idles.
-        while len(self.in_flight) > self.concurrency:
+        while len(self.in_flight) >= self.pacer.in_flight:
             self._land_oldest()
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """One batch's vectors; a failure a retry can cure is retried from the budget."""
+        while True:
+            started = time.monotonic()
+            try:
+                vectors = self.embedder.embed_once(texts)
+            except (ModelUnavailableError, InvalidVectorError) as exc:
+                if timed_out(exc):
+                    self.pacer.slowed()
+                self.budget.spend(exc)
+                continue
+            self.pacer.succeeded(len(texts), time.monotonic() - started)
+            self.budget.succeeded()
+            return vectors
 
     def _land_oldest(self) -> None:
         future, batch = self.in_flight.popleft()
@@ -145,7 +161,7 @@ class _Pipeline:
 def ingest_sources(
     items: Iterable[Source | str],
     store: MilvusStore,
-    embedder: Embeddings,
+    embedder: GuardedEmbeddings,
     settings: Settings,
     progress: IngestProgress | None = None,
 ) -> IngestReport:

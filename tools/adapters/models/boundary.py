@@ -136,6 +136,16 @@ class Provider:
         raise AssertionError("unreachable: the retry loop returns or raises")
 
 
+def timed_out(exc: BaseException) -> bool:
+    """True when `exc`, or what it was translated from, is a timeout."""
+    while exc is not None:
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or type(
+                exc).__name__ == "APITimeoutError":
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def garbled(label: str, exc: BaseException) -> ModelUnavailableError:
     return ModelUnavailableError(
         f"{label} kept answering with a reply that is not JSON ({type(exc).__name__}); "

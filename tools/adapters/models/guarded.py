@@ -62,6 +62,13 @@ class GuardedEmbeddings(Embeddings):
             lambda: self._checked(self.inner.embed_documents(prefixed), len(texts)),
             self.attempts, retry_also=InvalidVectorError)
 
+    def embed_once(self, texts: list[str]) -> list[list[float]]:
+        """One request and no retry, errors translated: for a caller that paces and
+        retries itself (ingest)."""
+        prefixed = [self.identity.document_prefix + t for t in texts]
+        return self.provider.call(
+            lambda: self._checked(self.inner.embed_documents(prefixed), len(texts)), 1)
+
     def embed_query(self, text: str) -> list[float]:
         prefixed = self.identity.query_prefix + text
         return self.provider.call(
