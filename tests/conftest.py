@@ -42,6 +42,8 @@ def _reset_ollama(request):
         server.chat_latency = 0.0
         server.max_in_flight = 0
         server.parallel = None
+        server.fail_rate = 0.0
+        server.busy_seconds = 0.0
         server.embed_models = {"nomic-embed-text": 256}
         server.chat_models = {"llama3.2"}
         server.chat_reply = lambda body: "OK"

@@ -14,13 +14,15 @@ import base64
 import hashlib
 import json
 import math
+import random
 import re
 import socket
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,6 +83,10 @@ class FakeOllama:
         self.requests: list[tuple[str, dict]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.busy_seconds = 0.0  # time spent computing (what a serial server is busy for)
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each request's work
+        self.fail_rate = 0.0  # this share of embedding requests answers 503, at random
+        self._chance = random.Random(0)
         # Answers chat requests: a string, or {"content": str, "logprobs": [...],
         # "tool_calls": [(name, arguments), ...]}.
         self.chat_reply: Callable[[dict], str | dict] = lambda body: "OK"
@@ -125,17 +131,24 @@ class FakeOllama:
                 for t in (body["input"] if isinstance(body["input"], list) else [body["input"]])]
 
     # ---- protocol -----------------------------------------------------------------
+    @contextmanager
+    def _computing(self) -> Iterator[None]:
+        """One request's work: in one of `parallel` slots, counted in `busy_seconds`."""
+        with self._compute or nullcontext():
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.busy_seconds += time.perf_counter() - started
+                    self.spans.append((started, time.perf_counter()))
+
     def _simulate_compute(self, path: str, body: dict) -> None:
         items = body.get("input")
         cost = self.latency + self.per_item * (len(items) if isinstance(items, list) else 1)
         if "chat" in path:
             cost += self.chat_latency
-        if not cost:
-            return
-        if self._compute is None:
-            time.sleep(cost)
-            return
-        with self._compute:
+        if cost:
             time.sleep(cost)
 
     def _answer(self, path: str, body: dict) -> tuple[int, Any]:
@@ -145,6 +158,13 @@ class FakeOllama:
                                     for n in names]}
         if path == "/api/version":
             return 200, {"version": "0.12.0"}
+        if path == "/api/stats":  # the test server's own: what it computed
+            embeds = [span for span, (p, _) in zip(self.spans, self.requests) if p == "/api/embed"]
+            gaps = [b[0] - a[1] for a, b in zip(embeds, embeds[1:])]
+            return 200, {"busy_seconds": self.busy_seconds, "requests": self.count("/api/embed"),
+                         "texts": len(self.embedded_texts()),
+                         "idle_between_requests": sum(g for g in gaps if g > 0),
+                         "largest_gaps": sorted((g, n) for n, g in enumerate(gaps))[-3:]}
         model = str(body.get("model", "")).removesuffix(":latest")
         if path == "/api/embed":
             if model not in self.embed_models:
@@ -257,41 +277,17 @@ class FakeOllama:
                     fake.requests.append((self.path, body))
                     queue = fake.faults.get(self.path)
                     fault = queue.popleft() if queue else None
+                    if fault is None and self.path == "/api/embed" and fake.fail_rate and \
+                            fake._chance.random() < fake.fail_rate:
+                        fault = Fault(status=503, body={"error": "server busy"})
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
-                    fake._simulate_compute(self.path, body)
-                    if fault and fault.delay:
-                        time.sleep(fault.delay)
-                    if fault and fault.reset:
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                                   struct.pack("ii", 1, 0))
-                        self.close_connection = True
+                    with fake._computing():
+                        answer = self._compute_answer(fault, body)
+                    if answer is None:
                         return
-                    if fault and fault.drop:
-                        self.close_connection = True
-                        return
-                    if fault and fault.raw is not None:
-                        self.send_response(200)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(fault.raw)))
-                        self.end_headers()
-                        self.wfile.write(fault.raw)
-                        return
-                    if fault and fault.status:
-                        status, payload = fault.status, fault.body or {"error": "scripted fault"}
-                    else:
-                        status, payload = fake._answer(self.path, body)
-                        if fault and fault.vectors and status == 200:
-                            payload = _spoil(payload, fault.vectors)
-                    if isinstance(payload, str):
-                        kind, data = "text/event-stream", payload.encode()
-                    elif isinstance(payload, list):
-                        kind = "application/x-ndjson"
-                        data = b"".join(json.dumps(line).encode() + b"\n" for line in payload)
-                    else:
-                        kind = "application/json"
-                        data = json.dumps(payload).encode()
+                    status, kind, data = answer
                     self.send_response(status)
                     self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(data)))
@@ -300,6 +296,35 @@ class FakeOllama:
                 finally:
                     with fake._lock:
                         fake.in_flight -= 1
+
+            def _compute_answer(self, fault: Fault | None, body: dict
+                                ) -> tuple[int, str, bytes] | None:
+                """(status, content type, body), or None when the connection was dropped."""
+                fake._simulate_compute(self.path, body)
+                if fault and fault.delay:
+                    time.sleep(fault.delay)
+                if fault and fault.reset:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return None
+                if fault and fault.drop:
+                    self.close_connection = True
+                    return None
+                if fault and fault.raw is not None:
+                    return 200, "application/json", fault.raw
+                if fault and fault.status:
+                    status, payload = fault.status, fault.body or {"error": "scripted fault"}
+                else:
+                    status, payload = fake._answer(self.path, body)
+                    if fault and fault.vectors and status == 200:
+                        payload = _spoil(payload, fault.vectors)
+                if isinstance(payload, str):
+                    return status, "text/event-stream", payload.encode()
+                if isinstance(payload, list):
+                    lines = b"".join(json.dumps(line).encode() + b"\n" for line in payload)
+                    return status, "application/x-ndjson", lines
+                return status, "application/json", json.dumps(payload).encode()
 
             do_GET = _serve
             do_POST = _serve
@@ -323,9 +348,12 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--per-item", type=float, default=0.0)
     parser.add_argument("--parallel", type=int, default=None)
+    parser.add_argument("--fail-rate", type=float, default=0.0,
+                        help="share of embedding requests answered 503, at random")
     parser.add_argument("--dim", type=int, default=768, help="embedding dimension")
     options = parser.parse_args()
     with FakeOllama(models={"nomic-embed-text": options.dim}, latency=options.latency,
                     per_item=options.per_item, parallel=options.parallel) as server:
+        server.fail_rate = options.fail_rate
         print(server.url, flush=True)
         threading.Event().wait()

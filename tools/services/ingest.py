@@ -27,11 +27,13 @@ from .pacing import Pacer, RetryBudget
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
 
-_GROUP_SOURCES = 1024
-_GROUP_CHUNKS = 4096
+_GROUP_SOURCES = 256
+_GROUP_CHUNKS = 256  # small groups: the server never waits for a whole group to be chunked
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
-# them 4x; flushing every so many rows keeps an ingest of any size within a few hundred MB.
-_FLUSH_EVERY_ROWS = 8192
+# them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
+# an ingest of any size within a few hundred MB and leaves the final flush (which makes
+# searches use the HNSW index at once) little to do.
+_FLUSH_EVERY_ROWS = 1024
 
 
 class IngestProgress(Protocol):
@@ -75,12 +77,20 @@ class _Pipeline:
         self.max_chars = settings.embed_batch_chars
         self.pacer = Pacer(settings)
         self.budget = RetryBudget(settings.retry_attempts)
-        self.executor = ThreadPoolExecutor(self.pacer.max_in_flight, "rankwise-embed")
+        # One worker more than requests in flight: it creates the collection.
+        self.executor = ThreadPoolExecutor(self.pacer.max_in_flight + 1, "rankwise-embed")
         self.in_flight: deque[tuple[Future, list[Chunk]]] = deque()
+        # Milvus Lite takes about a second to create a collection: it is created on its own
+        # thread once the first vectors give the dimension, while the server computes on;
+        # rows that land meanwhile wait for it.
+        self.creating: Future | None = None
+        self.flushing: Future | None = None
+        self.waiting_rows: list[dict] = []
         self.batch: list[Chunk] = []
         self.batch_chars = 0
         self.submitted = 0
         self.landed = 0
+        self.inserted = 0
         self.unflushed = 0
         # (batches that must have landed first, ids to delete)
         self.deletions: list[tuple[int, list[str]]] = []
@@ -125,22 +135,39 @@ class _Pipeline:
     def _land_oldest(self) -> None:
         future, batch = self.in_flight.popleft()
         vectors = future.result()
-        self.store.insert([
+        self.waiting_rows += [
             {"id": c.id, "vector": v, "text": c.text, "source": c.source,
              "chunk_index": c.index, "metadata": c.metadata}
             for c, v in zip(batch, vectors)
-        ])
+        ]
         self.landed += 1
-        self.unflushed += len(batch)
-        if self.unflushed >= _FLUSH_EVERY_ROWS:
-            self.store.flush()
-            self.unflushed = 0
-        self.progress.advance(chunks=len(batch))
+        if self.store.dimension is None and self.creating is None:
+            self.creating = self.executor.submit(self.store.ensure, len(vectors[0]))
+        if self.creating is None or self.creating.done():
+            self._insert_waiting()
+
+    def _insert_waiting(self) -> None:
+        if self.creating is not None:
+            self.creating.result()  # raises what creating the collection raised
+        rows, self.waiting_rows = self.waiting_rows, []
+        self.store.insert(rows)
+        self.inserted = self.landed
+        self.unflushed += len(rows)
+        if self.unflushed >= _FLUSH_EVERY_ROWS and (
+                self.flushing is None or self.flushing.done()):
+            self._flush_in_background()
+        self.progress.advance(chunks=len(rows))
         self._delete_ready()
 
+    def _flush_in_background(self) -> None:
+        if self.flushing is not None:
+            self.flushing.result()  # raises what the last flush raised
+        self.flushing = self.executor.submit(self.store.flush)
+        self.unflushed = 0
+
     def _delete_ready(self) -> None:
-        ready = [ids for needed, ids in self.deletions if needed <= self.landed]
-        self.deletions = [(n, ids) for n, ids in self.deletions if n > self.landed]
+        ready = [ids for needed, ids in self.deletions if needed <= self.inserted]
+        self.deletions = [(n, ids) for n, ids in self.deletions if n > self.inserted]
         for ids in ready:
             self.store.delete_ids(ids)
 
@@ -149,10 +176,14 @@ class _Pipeline:
             self._submit()
         while self.in_flight:
             self._land_oldest()
+        if self.waiting_rows:
+            self._insert_waiting()
         self._delete_ready()
         if self.unflushed:
             # Buffered rows are searched by brute force; sealed ones get the HNSW index.
-            self.store.flush()
+            self._flush_in_background()
+        if self.flushing is not None:
+            self.flushing.result()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
