@@ -124,8 +124,8 @@ class _Pipeline:
             try:
                 vectors = self.embedder.embed_once(texts)
             except (ModelUnavailableError, InvalidVectorError) as exc:
-                if timed_out(exc):
-                    self.pacer.slowed()
+                if timed_out(exc):  # not a failure: the server may still be computing it
+                    time.sleep(self.pacer.slowed(len(texts)))
                 self.budget.spend(exc)
                 continue
             self.pacer.succeeded(len(texts), time.monotonic() - started)

@@ -53,12 +53,14 @@ class Pacer:
             self.batch_size = max(1, min(self.max_batch, fitting))
             self._climb(texts)
 
-    def slowed(self) -> None:
-        """A request timed out: fewer and smaller requests from now on."""
+    def slowed(self, texts: int) -> float:
+        """A request of `texts` texts timed out: fewer and smaller requests from now on.
+        Returns how long the server may still be computing it, to wait before re-sending."""
         with self._lock:
             self.in_flight = max(2, self.in_flight - 1) if self.max_in_flight > 1 else 1
             self.batch_size = max(1, self.batch_size // 2)
             self._climbing = False
+            return (self.seconds_per_text or 0.0) * texts
 
     def _climb(self, texts: int) -> None:
         if not self._climbing or self.in_flight >= self.max_in_flight:
