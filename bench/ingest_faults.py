@@ -51,7 +51,7 @@ def slow(texts: int) -> None:
 def flaky(files: int, runs: int) -> None:
     completed = 0
     for run in range(runs):
-        with ollama_server("--fail-rate", "0.4", "--parallel", "1") as url, \
+        with ollama_server("--fail-rate", "0.4", "--parallel", "1", "--seed", str(run)) as url, \
                 tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp, "docs")
             folder.mkdir()

@@ -3,7 +3,8 @@
 Two modes from one builder:
 
 - **pipeline**: prepare -> retrieve -> rerank -> generate, with a bounded query rewrite
-  when nothing relevant survives the rerank;
+  when nothing relevant survives the rerank; a follow-up on a thread is first condensed
+  into a standalone question (both modes);
 - **agentic**: a chat model with the `retrieve` and `rerank` tools bound decides whether
   the question needs the documents; `ToolNode` runs its calls.
 """

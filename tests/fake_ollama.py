@@ -350,10 +350,12 @@ if __name__ == "__main__":
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="share of embedding requests answered 503, at random")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the failures")
     parser.add_argument("--dim", type=int, default=768, help="embedding dimension")
     options = parser.parse_args()
     with FakeOllama(models={"nomic-embed-text": options.dim}, latency=options.latency,
                     per_item=options.per_item, parallel=options.parallel) as server:
         server.fail_rate = options.fail_rate
+        server._chance.seed(options.seed)
         print(server.url, flush=True)
         threading.Event().wait()

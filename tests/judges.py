@@ -52,6 +52,8 @@ class Judge:
         prompt = first_user_prompt(body)
         query = QUERY.search(prompt).group(1)
         labelled = LABELLED.findall(prompt)
+        if len(labelled) == 2:
+            return self.prefer(query, labelled[0][1], labelled[1][1])
         if labelled:
             order = self.order(query, [text for _, text in labelled])
             return " > ".join(f"[{labelled[i][0]}]" for i in order)
@@ -62,6 +64,21 @@ class Judge:
         scale = max(min(len(texts), 20) - 1, 1)
         return sorted(range(len(texts)), key=lambda n: (
             -(self.perceived(query, texts[n]) - self.position_bias * n / scale), n))
+
+    def prefer(self, query: str, first: str, second: str) -> dict:
+        """A pairwise answer, "[1]" or "[2]", with log-probabilities for the label token;
+        the second passage shown loses the whole position bias."""
+        margin = self.perceived(query, first) - (self.perceived(query, second)
+                                                 - self.position_bias)
+        p_first = min(max(1 / (1 + math.exp(-2 * margin)), 1e-6), 1 - 1e-6)
+        label = "1" if p_first >= 0.5 else "2"
+        alternatives = [{"token": "1", "logprob": math.log(p_first)},
+                        {"token": "2", "logprob": math.log(1 - p_first)}]
+        bracket = {"token": "[", "logprob": 0.0, "top_logprobs": [{"token": "[", "logprob": 0.0}]}
+        return {"content": f"[{label}]", "logprobs": [
+            bracket, {"token": label, "logprob": max(a["logprob"] for a in alternatives),
+                      "top_logprobs": alternatives},
+            {"token": "]", "logprob": 0.0, "top_logprobs": [{"token": "]", "logprob": 0.0}]}]}
 
     def rank_documents(self, body: dict) -> str:
         """LangChain's structured-output listwise prompt: JSON with ranked document ids."""

@@ -349,6 +349,14 @@ def test_pairwise_asks_each_pair_in_both_orders_and_selects_with_few_comparisons
     assert result.round_trips <= 5 + 4 * 5
 
 
+def test_pairwise_loses_nothing_to_a_judge_biased_to_the_first_place(settings, judge_truth):
+    judge_truth(20, position_bias=2.5)  # the second of a pair loses 2.5 grades
+
+    result = Reranker(settings, strategy="pairwise", top_k=5).rerank("q", make_hits(20))
+
+    assert [h.id for h in result.hits] == best_ids(20, 5), "log-probabilities cancel the bias"
+
+
 def test_pairwise_cancels_a_judge_that_always_prefers_the_first_place(settings, ollama):
     ollama.chat_reply = lambda body: "[1]"  # pure position bias: no preference at all
     hits = make_hits(8)

@@ -97,9 +97,10 @@ class Provider:
         """Per-call arguments for a short, deterministic rerank reply."""
         return {}
 
-    def top_alternatives(self, message: BaseMessage) -> list[dict[str, Any]] | None:
-        """The first reply token's alternatives with log-probabilities, if the reply has them."""
-        return None
+    def token_alternatives(self, message: BaseMessage) -> list[list[dict[str, Any]]]:
+        """Each reply token's likeliest alternatives ({"token", "logprob"}), when the reply
+        has log-probabilities; empty otherwise."""
+        return []
 
     # ---- calls --------------------------------------------------------------------
     def _retrying(self, attempts: int, also: type[Exception] | None) -> dict[str, Any]:

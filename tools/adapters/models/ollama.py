@@ -85,6 +85,6 @@ class OllamaProvider(Provider):
         extra = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
         return {"options": options, "stream": False, **extra}
 
-    def top_alternatives(self, message: BaseMessage) -> list[dict[str, Any]] | None:
+    def token_alternatives(self, message: BaseMessage) -> list[list[dict[str, Any]]]:
         tokens = message.response_metadata.get("logprobs") or []
-        return tokens[0].get("top_logprobs") if tokens else None
+        return [token.get("top_logprobs") or [] for token in tokens]

@@ -17,6 +17,6 @@ class OpenAIProvider(Provider):
         extra = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
         return {"max_tokens": max_tokens, "temperature": 0, **extra}
 
-    def top_alternatives(self, message: BaseMessage) -> list[dict[str, Any]] | None:
+    def token_alternatives(self, message: BaseMessage) -> list[list[dict[str, Any]]]:
         content = (message.response_metadata.get("logprobs") or {}).get("content") or []
-        return content[0].get("top_logprobs") if content else None
+        return [token.get("top_logprobs") or [] for token in content]

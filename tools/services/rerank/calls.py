@@ -25,7 +25,7 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     latency: float
-    first_token_alternatives: list[dict] | None
+    token_alternatives: list[list[dict]]  # per reply token, when it has log-probabilities
 
 
 def truncate(text: str, limit: int) -> str:
@@ -69,4 +69,4 @@ class ChatCaller:
         usage = message.usage_metadata or {}
         return Reply(text=message.text, prompt_tokens=usage.get("input_tokens", 0),
                      completion_tokens=usage.get("output_tokens", 0), latency=latency,
-                     first_token_alternatives=provider.top_alternatives(message))
+                     token_alternatives=provider.token_alternatives(message))

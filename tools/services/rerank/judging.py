@@ -12,7 +12,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from ...core.vocabulary import Hit
 from .calls import ChatCaller, Reply, truncate
-from .parsing import expected_grade, parse_grade, parse_permutation, reason_of
+from .parsing import (
+    expected_grade,
+    first_label_probability,
+    parse_grade,
+    parse_permutation,
+    reason_of,
+)
 from .prompts import GRADE_AND_REASON, GRADE_ONLY, RerankPrompts, quote_passages
 from .records import CallRecord, CallStatus
 
@@ -52,7 +58,7 @@ class Judge:
         reply = await self.caller.chat(messages, max_tokens=64 if self.with_reasons else 4,
                                        logprobs=True)
         grade = parse_grade(reply.text)
-        continuous = expected_grade(reply.first_token_alternatives or [])
+        continuous = expected_grade(next(iter(reply.token_alternatives), []))
         score = continuous if continuous is not None else grade
         if score is None:
             self.record(reply, round_, [position], "fell back",
@@ -63,31 +69,38 @@ class Judge:
             self.reasons[position] = reason
         self.record(reply, round_, [position], "ok")
 
-    async def prefer(self, first: int, second: int, round_: int) -> int | None:
-        """The position the LLM prefers when shown `first`, then `second`; None when its
-        reply names neither."""
+    async def prefer(self, first: int, second: int, round_: int) -> float | None:
+        """How much the LLM prefers `first` to `second`, shown in that order: 1 or 0 from
+        its answer, or the probability of label [1] when the reply has log-probabilities;
+        None when its reply names neither."""
         limit = self.caller.passage_chars(2, _PROMPT_OVERHEAD_TOKENS + 16)
         messages = self.prompts.pairwise.format_messages(
             query=self.query,
             passages=quote_passages([truncate(self.hits[i].text, limit) for i in (first, second)]),
         )
-        reply = await self.caller.chat(messages, max_tokens=16)
+        reply = await self.caller.chat(messages, max_tokens=16, logprobs=True)
         outcome = parse_permutation(reply.text, 2)
         if outcome.status == "fell back":
             self.record(reply, round_, [first, second], "fell back", detail=outcome.detail)
             return None
         self.record(reply, round_, [first, second], "ok")
-        return (first, second)[outcome.order[0]]
+        soft = first_label_probability(reply.token_alternatives)
+        return soft if soft is not None else float(outcome.order[0] == 0)
 
     async def compare(self, a: int, b: int, round_: int) -> int:
         """The better of positions `a` and `b`, asked in both orders so that a preference
         for the first (or second) place cancels out; a tie goes to the earlier position,
-        the first stage's choice (pairwise ranking prompting, arXiv 2306.17563)."""
-        preferred = await asyncio.gather(self.prefer(a, b, round_), self.prefer(b, a, round_))
-        votes = {a: preferred.count(a), b: preferred.count(b)}
-        if votes[a] == votes[b]:
+        the first stage's choice (pairwise ranking prompting, arXiv 2306.17563).
+
+        With log-probabilities the two orders' probabilities add up, and a bias for a
+        place shifts both alike: it cancels instead of making a tie."""
+        a_first, b_first = await asyncio.gather(self.prefer(a, b, round_),
+                                                self.prefer(b, a, round_))
+        for_a = (a_first if a_first is not None else 0.5) + (
+            1 - b_first if b_first is not None else 0.5)
+        if abs(for_a - 1) < 1e-9:
             return min(a, b)
-        return a if votes[a] > votes[b] else b
+        return a if for_a > 1 else b
 
     async def rank_window(self, window: list[int], round_: int) -> tuple[list[int], int]:
         """The window reordered by the LLM, and the round after its last call. Missing

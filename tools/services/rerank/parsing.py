@@ -98,6 +98,21 @@ def reason_of(reply: str) -> str | None:
     return reply.lstrip(" \t\n-:;,.)").strip() or None
 
 
+def first_label_probability(tokens: list[list[dict]]) -> float | None:
+    """P(label 1) against label 2 at the first reply token that offers either digit
+    (after "[" in "[1]"), renormalised over the two; None without log-probabilities."""
+    for alternatives in tokens:
+        weights = {"1": 0.0, "2": 0.0}
+        for alternative in alternatives:
+            token, logprob = str(alternative.get("token", "")).strip(), alternative.get("logprob")
+            if token in weights and isinstance(logprob, (int, float)) and math.isfinite(logprob):
+                weights[token] += math.exp(min(float(logprob), 0.0))
+        total = weights["1"] + weights["2"]
+        if total > 0:
+            return weights["1"] / total
+    return None
+
+
 def expected_grade(top_logprobs: list[dict]) -> float | None:
     """The expected grade under the model's distribution over the first answer token.
 

@@ -6,7 +6,9 @@ Every strategy returns a permutation of its input: nothing dropped, nothing repe
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -82,6 +84,7 @@ class Reranker:
         # Bounds the LLM calls in flight across every rerank this reranker runs at once.
         self._pool = ThreadPoolExecutor(self.concurrency, "rankwise-rerank")
         self._num_ctx: int | None = None
+        self._context_lock = threading.Lock()
 
     async def arerank(self, query: str, hits: Sequence[Hit], top_k: int | None = None,
                       config: RunnableConfig | None = None) -> RerankResult:
@@ -118,12 +121,18 @@ class Reranker:
 
     async def _context(self) -> int:
         """Tokens a prompt may use: `chat_num_ctx`, capped by the model's own context
-        when its server tells it (Ollama's `/api/show`, also the fail-fast check)."""
+        when its server tells it (Ollama's `/api/show`, also the fail-fast check). Asked
+        once per reranker, however many reranks start at once."""
         if self._num_ctx is None:
-            model_ctx = await self.chat_model.provider.context_window()
-            configured = self.settings.chat_num_ctx
-            self._num_ctx = min(configured, model_ctx) if model_ctx else configured
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._load_context)
         return self._num_ctx
+
+    def _load_context(self) -> None:
+        with self._context_lock:
+            if self._num_ctx is None:
+                model_ctx = asyncio.run(self.chat_model.provider.context_window())
+                configured = self.settings.chat_num_ctx
+                self._num_ctx = min(configured, model_ctx) if model_ctx else configured
 
     def _result(self, query: str, hits: list[Hit], order: list[int], judge: Judge | None,
                 keep: int, started: float, error: str | None = None) -> RerankResult:
