@@ -71,18 +71,18 @@ class _NoProgress:
 class _Pipeline:
     """Bounded, ordered embedding and insertion, with deletions held back until safe."""
 
-    def __init__(self, store: MilvusStore, embedder: GuardedEmbeddings, settings: Settings,
-                 progress: IngestProgress) -> None:
-        self.store, self.embedder, self.progress = store, embedder, progress
+    def __init__(self, store: Future[MilvusStore], embedder: GuardedEmbeddings,
+                 settings: Settings, progress: IngestProgress) -> None:
+        self.opening, self.embedder, self.progress = store, embedder, progress
         self.max_chars = settings.embed_batch_chars
         self.pacer = Pacer(settings)
         self.budget = RetryBudget(settings.retry_attempts)
         # One worker more than requests in flight: it creates the collection.
         self.executor = ThreadPoolExecutor(self.pacer.max_in_flight + 1, "rankwise-embed")
         self.in_flight: deque[tuple[Future, list[Chunk]]] = deque()
-        # Milvus Lite takes about a second to create a collection: it is created on its own
-        # thread once the first vectors give the dimension, while the server computes on;
-        # rows that land meanwhile wait for it.
+        # Milvus Lite takes about a second to create a collection (and half one to open a
+        # new file): the store is made ready on a helper thread once the first vectors give
+        # the dimension, while the server computes on; rows that land meanwhile wait for it.
         self.creating: Future | None = None
         self.flushing: Future | None = None
         self.waiting_rows: list[dict] = []
@@ -141,14 +141,21 @@ class _Pipeline:
             for c, v in zip(batch, vectors)
         ]
         self.landed += 1
-        if self.store.dimension is None and self.creating is None:
-            self.creating = self.executor.submit(self.store.ensure, len(vectors[0]))
-        if self.creating is None or self.creating.done():
+        if self.creating is None:
+            self.creating = self.executor.submit(self._ready_for, len(vectors[0]))
+        if self.creating.done():
             self._insert_waiting()
 
+    @property
+    def store(self) -> MilvusStore:
+        return self.opening.result()
+
+    def _ready_for(self, dimension: int) -> None:
+        """Open the store and create (or check) the collection for `dimension`."""
+        self.store.ensure(dimension)
+
     def _insert_waiting(self) -> None:
-        if self.creating is not None:
-            self.creating.result()  # raises what creating the collection raised
+        self.creating.result()  # raises what opening or creating the store raised
         rows, self.waiting_rows = self.waiting_rows, []
         self.store.insert(rows)
         self.inserted = self.landed
@@ -191,12 +198,17 @@ class _Pipeline:
 
 def ingest_sources(
     items: Iterable[Source | str],
-    store: MilvusStore,
+    store: Future[MilvusStore],
     embedder: GuardedEmbeddings,
     settings: Settings,
     progress: IngestProgress | None = None,
+    *,
+    new_store: bool = False,
 ) -> IngestReport:
-    """Bring the store in line with `items`: a `Source` to ingest, or a skip message."""
+    """Bring the store in line with `items`: a `Source` to ingest, or a skip message.
+
+    `store` may still be opening; `new_store` says it holds nothing yet (a Milvus Lite file
+    not created), so embedding starts without waiting for it."""
     started = time.perf_counter()
     report = IngestReport()
     progress = progress or _NoProgress()
@@ -205,11 +217,12 @@ def ingest_sources(
     group: list[tuple[str, list[Chunk]]] = []
 
     # Sources are distinct within a run, so a store empty at the start has nothing to diff.
-    was_empty = store.count() == 0
+    was_empty = new_store or store.result().count() == 0
 
     def flush_group() -> None:
         names = [name for name, _ in group]
-        stored = {n: set() for n in names} if was_empty else store.ids_by_source(names)
+        stored = {n: set() for n in names} if was_empty else store.result().ids_by_source(
+            names)
         for name, chunks in group:
             current = {c.id for c in chunks}
             new = [c for c in chunks if c.id not in stored[name]]

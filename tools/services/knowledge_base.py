@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
 from pathlib import Path
 from types import TracebackType
@@ -85,8 +86,7 @@ class KnowledgeBase:
         files = discover(paths, include, exclude)
         if progress is not None:
             progress.start(len(files))
-        report = ingest_sources(self._read(files), self.store, self.embedder, self.settings,
-                                progress)
+        report = self._ingest(self._read(files), progress)
         if prune:
             report.removed += self._prune(paths, {f.as_posix() for f in files})
         return report
@@ -95,8 +95,7 @@ class KnowledgeBase:
         self, documents: Iterable[Document], progress: IngestProgress | None = None
     ) -> IngestReport:
         """Ingest in-code documents; those sharing `metadata['source']` form one source."""
-        return ingest_sources(group_documents(documents), self.store, self.embedder,
-                              self.settings, progress)
+        return self._ingest(group_documents(documents), progress)
 
     def add_texts(
         self, texts: Iterable[str], metadatas: Iterable[dict[str, Any]] | None = None
@@ -106,6 +105,20 @@ class KnowledgeBase:
         return self.add_documents(
             Document(page_content=t, metadata=dict(m)) for t, m in zip(texts, metadatas)
         )
+
+    def _ingest(self, items: Iterable[Source | str],
+                progress: IngestProgress | None) -> IngestReport:
+        new_file = (self._store is None and self.settings.milvus_is_local
+                    and not os.path.exists(self.settings.milvus_uri))
+        if not new_file:
+            store: Future[MilvusStore] = Future()
+            store.set_result(self.store)
+            return ingest_sources(items, store, self.embedder, self.settings, progress)
+        # A Milvus Lite file not created yet holds nothing to compare against: it opens
+        # on a helper thread (half a second) while the first texts are embedded.
+        with ThreadPoolExecutor(1, "rankwise-open") as opener:
+            return ingest_sources(items, opener.submit(lambda: self.store), self.embedder,
+                                  self.settings, progress, new_store=True)
 
     @staticmethod
     def _read(files: list[Path]) -> Iterator[Source | str]:
