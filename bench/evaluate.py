@@ -67,10 +67,11 @@ def main() -> None:
           f"top-{options.top_n}, simulated judge (noise {options.noise}, position bias "
           f"{options.bias}), {options.latency * 1000:.0f} ms per LLM call")
     print(f"  {'configuration':22s} {'nDCG@10':>8s} {'R@10':>7s} {'MRR@10':>7s} "
-          f"{'calls/q':>8s} {'tokens/q':>9s} {'s/query':>8s}")
+          f"{'calls/q':>8s} {'rounds/q':>9s} {'tokens/q':>9s} {'s/query':>8s}")
     for row in report.results:
         print(f"  {row.name:22s} {row.ndcg_at_10:8.4f} {row.recall_at_k:7.4f} "
-              f"{row.mrr_at_10:7.4f} {row.llm_calls:8.1f} {row.tokens:9.0f} "
+              f"{row.mrr_at_10:7.4f} {row.llm_calls:8.1f} {row.round_trips:9.1f} "
+              f"{row.tokens:9.0f} "
               f"{row.seconds:8.3f}")
     print(f"  ingest {report.ingest_seconds:.1f} s; whole evaluation {elapsed:.1f} s; "
           f"qrels naming unknown documents {report.unknown_documents}, "

@@ -298,11 +298,13 @@ def evaluate_command(
 
     table = Table(title=f"{report.dataset}: {report.queries} judged queries, top-{top_n}")
     for column in ("configuration", "nDCG@10", f"Recall@{k}", "MRR@10", "LLM calls/q",
+                   "round trips/q",
                    "tokens/q", "s/query"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for row in report.results:
         table.add_row(row.name, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_k:.4f}",
-                      f"{row.mrr_at_10:.4f}", f"{row.llm_calls:.1f}", f"{row.tokens:.0f}",
+                      f"{row.mrr_at_10:.4f}", f"{row.llm_calls:.1f}", f"{row.round_trips:.1f}",
+                      f"{row.tokens:.0f}",
                       f"{row.seconds:.3f}")
     console = Console()
     (console if console.is_terminal else Console(width=120)).print(table)

@@ -65,6 +65,7 @@ def test_reranking_with_a_perfect_judge_reaches_ideal_ndcg(settings, dataset_dir
     assert pointwise.mrr_at_10 == pytest.approx(1.0) and pointwise.recall_at_k == 1.0
     assert dense.ndcg_at_10 <= pointwise.ndcg_at_10
     assert dense.llm_calls == 0 and pointwise.llm_calls == 6 and pointwise.tokens > 0
+    assert dense.round_trips == 0 and pointwise.round_trips >= 1
     assert report.queries == 3 and report.unknown_documents == 1
 
 

@@ -114,6 +114,7 @@ class ConfigurationResult:
     recall_at_k: float
     mrr_at_10: float
     llm_calls: float
+    round_trips: float
     tokens: float
     seconds: float
     k: int
@@ -121,7 +122,8 @@ class ConfigurationResult:
     def as_dict(self) -> dict[str, Any]:
         return {"configuration": self.name, "ndcg@10": self.ndcg_at_10,
                 f"recall@{self.k}": self.recall_at_k, "mrr@10": self.mrr_at_10,
-                "llm_calls_per_query": self.llm_calls, "tokens_per_query": self.tokens,
+                "llm_calls_per_query": self.llm_calls,
+                "round_trips_per_query": self.round_trips, "tokens_per_query": self.tokens,
                 "seconds_per_query": self.seconds}
 
 
@@ -191,16 +193,16 @@ def evaluate(
 
 def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
          depth: int, k: int) -> ConfigurationResult:
-    ndcg, recall, mrr, calls, tokens, seconds = [], [], [], [], [], []
+    ndcg, recall, mrr, calls, rounds, tokens, seconds = [], [], [], [], [], [], []
     for query_id in dataset.judged_queries:
         started = time.perf_counter()
         hits = kb.search(dataset.queries[query_id], depth, mode=search)
-        order, used_calls, used_tokens = [h.source for h in hits], 0, 0
+        order, used_calls, used_rounds, used_tokens = [h.source for h in hits], 0, 0, 0
         if reranker is not None:
             result = reranker.rerank(dataset.queries[query_id], hits)
             by_id = {h.id: h.source for h in hits}
             order = [by_id[i] for i in result.order]
-            used_calls = result.llm_calls
+            used_calls, used_rounds = result.llm_calls, result.round_trips
             used_tokens = result.prompt_tokens + result.completion_tokens
         seconds.append(time.perf_counter() - started)
         ranking, grades = _unique_sources(order), dataset.qrels[query_id]
@@ -208,8 +210,9 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         recall.append(recall_at_k(ranking, grades, k))
         mrr.append(mrr_at_k(ranking, grades, 10))
         calls.append(used_calls)
+        rounds.append(used_rounds)
         tokens.append(used_tokens)
     name = search if reranker is None else f"{search}+{reranker.strategy}"
     mean = statistics.fmean
     return ConfigurationResult(name, mean(ndcg), mean(recall), mean(mrr), mean(calls),
-                               mean(tokens), mean(seconds), k)
+                               mean(rounds), mean(tokens), mean(seconds), k)
