@@ -329,6 +329,55 @@ def doctor(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
+@app.command("mcp")
+def mcp_command(
+    ctx: typer.Context,
+    http: Annotated[Optional[str], typer.Option(
+        "--http", metavar="[HOST:]PORT",
+        help="Serve streamable HTTP at http://HOST:PORT/mcp (host 127.0.0.1 unless given) "
+             "instead of stdio.")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        envvar="RANKWISE_MCP_TOKEN",
+        help="Bearer token every HTTP client must send.")] = None,
+) -> None:
+    """Serve retrieve, rerank and ask_knowledge_base to MCP hosts (stdio, or --http)."""
+    try:
+        from .mcp import build_server, http_app, parse_address, serve_stdio
+    except ImportError:
+        _fail("the MCP server is an optional extra: pip install 'rankwise[mcp]'")
+    try:
+        address = parse_address(http) if http is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--http") from None
+
+    def action() -> None:
+        import anyio
+        from langgraph.checkpoint.memory import InMemorySaver
+        from rankwise.graphs import AskKnowledgeBaseTool, build_graph
+        from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool
+
+        settings = ctx.obj.settings()
+        kb = KnowledgeBase(settings)
+        kb.count()  # opens the store now: a locked file is one line before any client waits
+        reranker = Reranker(settings)
+        server = build_server([
+            RetrieveTool(knowledge_base=kb, k=settings.rerank_top_k),
+            RerankTool(knowledge_base=kb, reranker=reranker, top_n=settings.rerank_top_n),
+            AskKnowledgeBaseTool(graph=build_graph(kb, reranker=reranker,
+                                                   checkpointer=InMemorySaver())),
+        ])
+        if address is None:
+            anyio.run(serve_stdio, server)
+            return
+        import uvicorn
+
+        host, port = address
+        typer.echo(f"rankwise mcp: serving http://{host}:{port}/mcp", err=True)
+        uvicorn.run(http_app(server, token), host=host, port=port, log_level="warning")
+
+    _run(ctx, action)
+
+
 def main() -> None:
     app(prog_name="rankwise")
 

@@ -1,0 +1,96 @@
+"""`rankwise mcp`: the knowledge base's tools for any MCP host, from one long-lived process.
+
+The tools are rankwise's LangChain tools themselves (`retrieve`, `rerank`,
+`ask_knowledge_base`): the same names, descriptions and argument schemas, the same text for
+the model, and their artifact (ids, sources, scores) as structured content beside it. One
+process holds the Milvus Lite file and the models, warm, for every client: over stdio for a
+host that spawns it, or over streamable HTTP for many clients at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import mcp.types as types
+from langchain_core.tools import BaseTool
+from mcp.server.lowlevel import Server
+
+SERVER_NAME = "rankwise"
+
+
+def build_server(tools: Sequence[BaseTool]) -> Server:
+    """An MCP server whose tools are `tools`, called the LangChain way (ToolCall in,
+    ToolMessage out): content to the model, artifact as structured content."""
+    server: Server = Server(SERVER_NAME)
+    by_name = {tool.name: tool for tool in tools}
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return [types.Tool(name=tool.name, description=tool.description,
+                           inputSchema=tool.tool_call_schema.model_json_schema())
+                for tool in tools]
+
+    @server.call_tool(validate_input=False)  # the tool's own schema validates, with its words
+    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+        tool = by_name[name]
+        message = await tool.ainvoke({"name": name, "args": arguments,
+                                      "id": f"mcp_{uuid.uuid4().hex[:16]}", "type": "tool_call"})
+        text = [types.TextContent(type="text", text=message.text)]
+        artifact = getattr(message, "artifact", None)
+        return (text, artifact) if isinstance(artifact, dict) else text
+
+    return server
+
+
+async def serve_stdio(server: Server) -> None:
+    """Serve one host over standard input and output."""
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def http_app(server: Server, token: str | None = None) -> Any:
+    """A Starlette app serving `server` at /mcp over streamable HTTP; with `token`, every
+    request must carry `Authorization: Bearer <token>`."""
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    sessions = StreamableHTTPSessionManager(app=server)
+
+    class Endpoint:  # an ASGI app: Route serves /mcp itself, without a redirect to /mcp/
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            if token is not None and not _authorized(scope, token):
+                refusal = JSONResponse({"error": "missing or wrong bearer token"},
+                                       status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await refusal(scope, receive, send)
+                return
+            await sessions.handle_request(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        async with sessions.run():
+            yield
+
+    return Starlette(routes=[Route("/mcp", endpoint=Endpoint(), methods=["GET", "POST", "DELETE"])],
+                     lifespan=lifespan)
+
+
+def _authorized(scope: dict, token: str) -> bool:
+    headers = dict(scope.get("headers") or [])
+    given = headers.get(b"authorization", b"").decode("latin-1")
+    return hmac.compare_digest(given, f"Bearer {token}")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`[HOST:]PORT` -> (host, port); the host is 127.0.0.1 unless given."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not [HOST:]PORT, such as 8765 or 0.0.0.0:8765")
+    return host or "127.0.0.1", int(port)

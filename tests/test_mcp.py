@@ -1,0 +1,122 @@
+"""`rankwise mcp`: real MCP client sessions over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from judges import Judge, ScriptedModel
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamablehttp_client
+from rankwise.tools import KnowledgeBase, RetrieveTool
+
+FACTS = {"backups.md": "Nightly backups are kept for thirty days.",
+         "food.md": "The cafeteria serves soup on Mondays."}
+TOOLS = {"retrieve", "rerank", "ask_knowledge_base"}
+
+
+@pytest.fixture
+def served(settings, ollama) -> dict[str, str]:
+    """A filled knowledge base, closed so the server process can open it; its environment."""
+    kb = KnowledgeBase(settings)
+    kb.add_texts(list(FACTS.values()), [{"source": s} for s in FACTS])
+    kb.close()
+    ollama.chat_reply = ScriptedModel(Judge(
+        lambda q, p: 3.0 if "backups" in p and "backups" in q.lower() else 0.0))
+    return {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": settings.milvus_uri,
+            "RANKWISE_COLLECTION": settings.collection, "RANKWISE_RERANK_STRATEGY": "listwise"}
+
+
+async def exercise(session: ClientSession, kb_settings) -> None:
+    """List the tools and call each, checking text and structured content."""
+    await session.initialize()
+    listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+    assert set(listed) == TOOLS
+    langchain = RetrieveTool(knowledge_base=KnowledgeBase(kb_settings))
+    assert listed["retrieve"].inputSchema == langchain.tool_call_schema.model_json_schema()
+    assert listed["retrieve"].description == langchain.description
+
+    found = await session.call_tool("retrieve", {"query": "nightly backups", "k": 1})
+    assert not found.isError
+    assert found.content[0].text.startswith('<passage n="1" id=')
+    assert found.structuredContent["hits"][0]["source"] == "backups.md"
+
+    ranked = await session.call_tool("rerank", {"query": "How long are backups kept?"})
+    assert ranked.structuredContent["rerank"]["strategy"] == "listwise"
+    assert ranked.structuredContent["hits"][0]["source"] == "backups.md"
+
+    answered = await session.call_tool("ask_knowledge_base",
+                                       {"question": "How long are nightly backups kept?"})
+    assert answered.content[0].text.startswith("From the documents [1].")
+    assert answered.structuredContent["citations"][0]["source"] == "backups.md"
+
+    empty = await session.call_tool("retrieve", {"query": "  "})
+    assert empty.isError and "query is empty" in empty.content[0].text
+
+
+async def test_a_host_over_stdio_lists_and_calls_every_tool(served, settings):
+    command = StdioServerParameters(command=sys.executable,
+                                    args=["-m", "rankwise.cli.app", "mcp"], env=served)
+    async with stdio_client(command) as (read, write), ClientSession(read, write) as session:
+        await exercise(session, settings)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def http_server(served):
+    """`rankwise mcp --http` in its own process, with a bearer token."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rankwise.cli.app", "mcp", "--http", str(port)],
+        env={**served, "RANKWISE_MCP_TOKEN": "s3cret"}, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+async def test_many_clients_at_once_over_http_with_a_bearer_token(http_server, settings):
+    headers = {"Authorization": "Bearer s3cret"}
+
+    async def one_client(n: int) -> str:
+        async with streamablehttp_client(http_server, headers=headers) as (read, write, _), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("retrieve", {"query": "soup mondays", "k": 1})
+            return result.structuredContent["hits"][0]["source"]
+
+    assert await asyncio.gather(*(one_client(n) for n in range(4))) == ["food.md"] * 4
+
+    async with streamablehttp_client(http_server, headers=headers) as (read, write, _), \
+            ClientSession(read, write) as session:
+        await exercise(session, settings)
+
+    refused = httpx.post(http_server, json={}, headers={"Authorization": "Bearer wrong"})
+    assert refused.status_code == 401
+
+
+def test_a_bad_address_is_one_line(served):
+    result = subprocess.run([sys.executable, "-m", "rankwise.cli.app", "mcp", "--http", "x:y"],
+                            env=served, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "is not [HOST:]PORT" in result.stderr
+    assert "Traceback" not in result.stderr
