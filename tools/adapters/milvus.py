@@ -9,8 +9,10 @@ import fcntl
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pymilvus import (
@@ -75,14 +77,42 @@ def _quiet_milvus_lite() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the Milvus behind a URI can do, as rankwise uses it."""
+
+    version: str
+    lite: bool
+    bm25: bool  # BM25 functions and sparse vectors: Milvus Lite, or a server >= 2.5
+
+    def describe(self) -> str:
+        kind = "Milvus Lite" if self.lite else "Milvus server"
+        lexical = "BM25 full-text search" if self.bm25 else (
+            "no BM25 (needs Milvus >= 2.5): dense search only")
+        index = "HNSW" if self.lite else "AUTOINDEX"
+        return f"{kind} {self.version}; {index} vectors, {lexical}"
+
+
+def probe(client: MilvusClient, local: bool) -> Capabilities:
+    """Read the server's version and what follows from it."""
+    try:
+        version = str(client.get_server_version())
+    except MilvusException:
+        version = "unknown"
+    lite = local or version.startswith("milvus_lite")
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    return Capabilities(version, lite, lite or numbers >= (2, 5))
+
+
 def open_client(settings: Settings) -> MilvusClient:
     """Connect to the configured Milvus; a locked or unwritable Lite file gets an error
     naming the fix."""
     uri = settings.milvus_uri
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    database = {"db_name": settings.milvus_db} if settings.milvus_db else {}
     try:
         with _quiet_milvus_lite():
-            return MilvusClient(uri=uri, token=token)
+            return MilvusClient(uri=uri, token=token, **database)
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
             raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
@@ -120,7 +150,9 @@ class MilvusStore:
         self.identity = identity
         self.name = settings.collection
         self.client = client or open_client(settings)
+        self.capabilities = probe(self.client, settings.milvus_is_local)
         self.dimension: int | None = None
+        self.lexical = self.capabilities.bm25  # whether the collection has a BM25 field
         if self.client.has_collection(self.name):
             self._check_existing()
             self.client.load_collection(self.name)
@@ -137,12 +169,13 @@ class MilvusStore:
     def _check_existing(self) -> None:
         info = self.client.describe_collection(self.name)
         fields = {f["name"]: f for f in info["fields"]}
-        if "vector" not in fields or "sparse" not in fields:
+        if "vector" not in fields or "text" not in fields:
             raise StoreError(
-                f"collection {self.name!r} was not made by rankwise (no 'vector'/'sparse' "
+                f"collection {self.name!r} was not made by rankwise (no 'vector'/'text' "
                 "fields): choose another collection name with RANKWISE_COLLECTION"
             )
         self.dimension = int(fields["vector"]["params"]["dim"])
+        self.lexical = "sparse" in fields
         made_with = _recorded_identity(info.get("properties") or {})
         if made_with is not None and made_with != self.identity:
             raise DimensionMismatchError(
@@ -170,37 +203,48 @@ class MilvusStore:
             )
 
     def _create(self, dimension: int) -> None:
+        """Create the collection (with a BM25 field where the server has BM25 functions);
+        safe when other processes create it at once; never leaves a half-made one."""
+        lexical = self.capabilities.bm25
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-        schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=lexical)
+        if lexical:
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("metadata", DataType.JSON)
-        schema.add_function(
-            Function(
-                name="text_bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["text"],
-                output_field_names=["sparse"],
-            )
-        )
         index = self.client.prepare_index_params()
-        if self.settings.milvus_is_local:
+        if self.capabilities.lite:
             index.add_index(
                 "vector", index_type="HNSW", metric_type="COSINE",
                 params={"M": 16, "efConstruction": 200},
             )
         else:
             index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(
-            self.name,
-            schema=schema,
-            index_params=index,
-            properties={IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)},
-        )
+        if lexical:
+            schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["text"],
+                                         output_field_names=["sparse"]))
+            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        try:
+            self.client.create_collection(
+                self.name, schema=schema, index_params=index,
+                properties={IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)},
+            )
+        except MilvusException as exc:
+            if "already exist" in str(exc).lower():  # another writer made it first
+                self._check_existing()
+                self.client.load_collection(self.name)
+                return
+            with _quiet_milvus_lite():
+                if self.client.has_collection(self.name):
+                    self.client.drop_collection(self.name)  # nothing half-made is left
+            raise StoreError(
+                f"cannot create collection {self.name!r} on {self.capabilities.describe()}: "
+                f"{exc}; nothing was left behind") from exc
+        self.lexical = lexical
         self.client.load_collection(self.name)
 
     # ---- writes -------------------------------------------------------------------
@@ -272,6 +316,11 @@ class MilvusStore:
         if self.dimension is None:
             return []
         self.check_dimension(len(vector))
+        if text is not None and not self.lexical:
+            raise StoreError(
+                f"hybrid search is unavailable: collection {self.name!r} has no BM25 field "
+                f"(it was made on a Milvus without BM25 functions, which need Milvus >= 2.5; "
+                f"this one is {self.capabilities.version}); search with mode='dense'")
         dense_params = {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
         if text is None:
             results = self.client.search(

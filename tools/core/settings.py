@@ -75,6 +75,7 @@ class Settings(BaseSettings):
         description="Milvus Lite file path, or http(s)://host:19530 for a Milvus server.",
     )
     milvus_token: SecretStr | None = Field(None, description="Token for a Milvus server.")
+    milvus_db: str | None = Field(None, description="Milvus database (servers; default 'default').")
     collection: str = Field("rankwise", description="Milvus collection name.")
     request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
     retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")

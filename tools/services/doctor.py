@@ -69,7 +69,8 @@ def run_checks(settings: Settings) -> list[Check]:
             checks.append(Check("embedding", False, str(exc)))
     try:
         store = MilvusStore(settings, embedder.identity.as_dict())
-        checks.append(Check("milvus", True, f"{settings.milvus_uri} opened"))
+        checks.append(Check("milvus", True, f"{settings.milvus_uri} opened: "
+                                             f"{store.capabilities.describe()}"))
     except RankwiseError as exc:
         checks.append(Check("milvus", False, str(exc)))
         return checks

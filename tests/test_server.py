@@ -1,0 +1,115 @@
+"""A Milvus server URI: several writers at once against a real Milvus-protocol server process
+(milvus-lite's server mode), capability probing, and no half-made collection."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from judges import Judge, ScriptedModel
+from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
+from rankwise.tools import KnowledgeBase, StoreError
+from rankwise.tools.adapters.milvus import MilvusStore
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """`python -m milvus_lite server` on a free port; its URI."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus-server")
+    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+                                str(data), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None, "the Milvus-protocol server did not start"
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def test_several_ingest_processes_at_once_then_search_and_ask(milvus_server, settings, ollama,
+                                                              tmp_path):
+    folders = []
+    for writer in range(3):
+        folder = tmp_path / f"part{writer}"
+        folder.mkdir()
+        for n in range(12):
+            (folder / f"doc{n}.md").write_text(f"Writer {writer} wrote note {n} about topic "
+                                               f"{writer * 100 + n}.")
+        folders.append(folder)
+    env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": milvus_server,
+           "RANKWISE_COLLECTION": "shared"}
+
+    writers = [subprocess.Popen([sys.executable, "-m", "rankwise.cli.app", "ingest", str(f),
+                                 "--quiet"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for f in folders]
+    results = [(w.wait(180), *w.communicate()) for w in writers]
+
+    for code, out, err in results:
+        assert code == 0 and "Traceback" not in err, err
+        assert "12 files: 12 chunks added" in out
+    kb = KnowledgeBase(settings, milvus_uri=milvus_server, collection="shared")
+    assert kb.count() == 36, "every writer's chunks, exactly once"
+    assert kb.search("note 7 about topic 207", k=1)[0].source.endswith("part2/doc7.md")
+    assert kb.search("topic 105", k=1, mode="hybrid")[0].source.endswith("part1/doc5.md")
+
+    ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0 if "207" in p else 0.0))
+    asked = subprocess.run([sys.executable, "-m", "rankwise.cli.app", "ask",
+                            "What did writer 2 note about topic 207?", "--rerank", "pointwise"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    assert "part2/doc7.md" in asked.stdout
+
+
+class OldServer(MilvusClient):
+    """A client that reports what Milvus 2.3 does: a server without BM25 functions."""
+
+    def get_server_version(self, *args, **kwargs) -> str:
+        return "v2.3.5"
+
+
+def test_a_server_without_bm25_gets_a_dense_only_collection(milvus_server, settings):
+    on_server = settings.updated(milvus_uri=milvus_server, collection="old_server")
+    store = MilvusStore(on_server, {"model": "m"}, client=OldServer(milvus_server))
+    assert not store.capabilities.bm25 and "needs Milvus >= 2.5" in store.capabilities.describe()
+
+    store.ensure(3)
+    store.insert([{"id": "a", "vector": [1.0, 0.0, 0.0], "text": "alpha", "source": "a.md",
+                   "chunk_index": 0, "metadata": {}}])
+    store.flush()
+
+    assert store.search([1.0, 0.0, 0.0], 1)[0].source == "a.md"
+    with pytest.raises(StoreError, match="hybrid search is unavailable.*v2.3.5.*mode='dense'"):
+        store.search([1.0, 0.0, 0.0], 1, text="alpha")
+    reopened = MilvusStore(on_server, {"model": "m"}, client=MilvusClient(milvus_server))
+    assert reopened.dimension == 3 and not reopened.lexical
+
+
+class FailingIndex(MilvusClient):
+    """Creating the collection succeeds, its index then fails, as on Milvus 2.3 with BM25."""
+
+    def create_collection(self, name, *args, **kwargs):
+        super().create_collection(name, *args, **kwargs)
+        raise MilvusException(message="create index on 104 field is not supported")
+
+
+def test_a_failed_creation_leaves_nothing_behind(milvus_server, settings):
+    store = MilvusStore(settings.updated(milvus_uri=milvus_server, collection="broken"),
+                        {"model": "m"}, client=FailingIndex(milvus_server))
+
+    with pytest.raises(StoreError, match="nothing was left behind"):
+        store.ensure(3)
+
+    assert not MilvusClient(milvus_server).has_collection("broken")
