@@ -62,7 +62,8 @@ def http_app(server: Server, token: str | None = None) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    sessions = StreamableHTTPSessionManager(app=server)
+    # Plain JSON replies to calls: no server-sent-event framing for a one-shot answer.
+    sessions = StreamableHTTPSessionManager(app=server, json_response=True)
 
     class Endpoint:  # an ASGI app: Route serves /mcp itself, without a redirect to /mcp/
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

@@ -1,7 +1,7 @@
 """A `retrieve` call through `rankwise mcp` over streamable HTTP, against the same call
 in-process (the anchor) and against a one-shot `rankwise search` process.
 
-    python bench/mcp.py [--passages 2000] [--calls 200]
+    python bench/mcp_transport.py [--passages 2000] [--calls 200]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -21,6 +22,8 @@ from langchain_core.documents import Document
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from rankwise.tools import KnowledgeBase, RetrieveTool, Settings
+
+RANKWISE = str(Path(sys.executable).with_name("rankwise"))  # the venv's `rankwise` command
 
 
 def timed(samples: list[float], started: float) -> None:
@@ -51,24 +54,30 @@ def main() -> None:
         kb.add_documents(Document(page_content=r["text"], metadata={"source": r["_id"]})
                          for r in corpus(options.passages))
         tool, local = RetrieveTool(knowledge_base=kb, k=5), []
-        for n in range(options.calls + 20):
-            started = time.perf_counter()
+
+        def call(n: int) -> None:
             tool.invoke({"name": "retrieve", "args": {"query": texts[n % len(texts)]},
                          "id": uuid.uuid4().hex, "type": "tool_call"})
-            if n >= 20:  # warm-up
-                timed(local, started)
+
+        warm_until = time.perf_counter() + 15  # Milvus Lite builds HNSW after an ingest
+        while time.perf_counter() < warm_until:
+            call(0)
+        for n in range(options.calls):
+            started = time.perf_counter()
+            call(n)
+            timed(local, started)
         kb.close()
 
         env = {**os.environ, "OLLAMA_HOST": url, "RANKWISE_MILVUS_URI": settings.milvus_uri}
         one_shot = []
         for n in range(5):
             started = time.perf_counter()
-            subprocess.run(["rankwise", "search", texts[n], "-k", "5"], env=env, check=True,
+            subprocess.run([RANKWISE, "search", texts[n], "-k", "5"], env=env, check=True,
                            capture_output=True)
             timed(one_shot, started)
 
         port = 8700 + os.getpid() % 200
-        server = subprocess.Popen(["rankwise", "mcp", "--http", str(port)], env=env,
+        server = subprocess.Popen([RANKWISE, "mcp", "--http", str(port)], env=env,
                                   stderr=subprocess.DEVNULL)
         endpoint = f"http://127.0.0.1:{port}/mcp"
         try:
