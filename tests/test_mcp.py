@@ -120,3 +120,22 @@ def test_a_bad_address_is_one_line(served):
                             env=served, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "is not [HOST:]PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_langchain_mcp_adapters_load_the_tools_into_a_langgraph_agent(served, ollama):
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from langchain_ollama import ChatOllama
+    from langgraph.prebuilt import create_react_agent
+
+    client = MultiServerMCPClient({"rankwise": {
+        "command": sys.executable, "args": ["-m", "rankwise.cli.app", "mcp"],
+        "transport": "stdio", "env": served}})
+    tools = await client.get_tools()
+    assert {tool.name for tool in tools} == TOOLS
+    agent = create_react_agent(ChatOllama(model="llama3.2", base_url=ollama.url), tools)
+
+    state = await agent.ainvoke({"messages": [("user", "How long are nightly backups kept?")]})
+
+    tool_message = next(m for m in state["messages"] if m.type == "tool")
+    assert tool_message.name == "retrieve" and "backups.md" in str(tool_message.content)
+    assert state["messages"][-1].content == "From the documents [1]."
