@@ -113,3 +113,27 @@ def test_a_failed_creation_leaves_nothing_behind(milvus_server, settings):
         store.ensure(3)
 
     assert not MilvusClient(milvus_server).has_collection("broken")
+
+
+def test_tenants_share_a_collection_and_see_only_their_own(settings, milvus_server):
+    shared = settings.updated(milvus_uri=milvus_server, collection="tenants")
+    acme = KnowledgeBase(shared, tenant="acme")
+    globex = KnowledgeBase(shared, tenant="globex")
+    acme.add_texts(["Acme keeps backups for thirty days."], [{"source": "policy.md"}])
+    globex.add_texts(["Globex keeps backups for a year.", "Globex has a cafeteria."],
+                     [{"source": "policy.md"}, {"source": "food.md"}])
+
+    assert (acme.count(), globex.count()) == (1, 2)
+    assert [h.text for h in acme.search("how long are backups kept", k=5)] == [
+        "Acme keeps backups for thirty days."]
+    assert {h.source for h in globex.search("backups", k=5, mode="hybrid")} == {
+        "policy.md", "food.md"}
+    theirs = globex.search("backups", k=1)[0].id
+    assert acme.get([theirs]) == [], "another tenant's ids give nothing"
+
+    with pytest.raises(StoreError, match="shared by tenants: set RANKWISE_TENANT"):
+        KnowledgeBase(shared).count()
+    plain = settings.updated(milvus_uri=milvus_server, collection="no_tenants")
+    KnowledgeBase(plain).add_texts(["A collection without tenants."])
+    with pytest.raises(StoreError, match="has no tenants"):
+        KnowledgeBase(plain, tenant="acme").count()

@@ -151,6 +151,7 @@ class MilvusStore:
         self.name = settings.collection
         self.client = client or open_client(settings)
         self.capabilities = probe(self.client, settings.milvus_is_local)
+        self.tenant = settings.tenant
         self.dimension: int | None = None
         self.lexical = self.capabilities.bm25  # whether the collection has a BM25 field
         if self.client.has_collection(self.name):
@@ -176,6 +177,12 @@ class MilvusStore:
             )
         self.dimension = int(fields["vector"]["params"]["dim"])
         self.lexical = "sparse" in fields
+        if ("tenant" in fields) != (self.tenant is not None):
+            raise StoreError(
+                f"collection {self.name!r} is shared by tenants: set RANKWISE_TENANT to yours"
+                if "tenant" in fields else
+                f"collection {self.name!r} has no tenants: unset RANKWISE_TENANT, or use "
+                "another collection (RANKWISE_COLLECTION) for tenants")
         made_with = _recorded_identity(info.get("properties") or {})
         if made_with is not None and made_with != self.identity:
             raise DimensionMismatchError(
@@ -215,6 +222,8 @@ class MilvusStore:
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("metadata", DataType.JSON)
+        if self.tenant is not None:  # many tenants in one collection, one partition each
+            schema.add_field("tenant", DataType.VARCHAR, max_length=256, is_partition_key=True)
         index = self.client.prepare_index_params()
         if self.capabilities.lite:
             index.add_index(
@@ -251,6 +260,8 @@ class MilvusStore:
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             self.ensure(len(rows[0]["vector"]))
+            if self.tenant is not None:
+                rows = [{**row, "tenant": self.tenant} for row in rows]
             self.client.insert(self.name, list(rows))
 
     def flush(self) -> None:
@@ -261,13 +272,22 @@ class MilvusStore:
         ids = list(ids)
         for start in range(0, len(ids), _QUERY_BATCH):
             batch = ids[start : start + _QUERY_BATCH]
-            self.client.delete(self.name, filter=f"id in [{', '.join(map(literal, batch))}]")
+            self.client.delete(self.name,
+                               filter=self._scoped(f"id in [{', '.join(map(literal, batch))}]"))
+
+    def _scoped(self, expr: str) -> str:
+        """`expr` limited to this process's tenant, in a collection shared by tenants."""
+        if self.tenant is None:
+            return expr
+        own = f"tenant == {literal(self.tenant)}"
+        return f"({expr}) and {own}" if expr else own
 
     # ---- reads --------------------------------------------------------------------
     def _query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
         """All rows matching `expr`: one plain query, or an iterator past Milvus's window."""
         if self.dimension is None:
             return
+        expr = self._scoped(expr)
         rows = self.client.query(self.name, filter=expr, output_fields=fields,
                                  limit=_QUERY_WINDOW)
         if len(rows) < _QUERY_WINDOW:
@@ -295,7 +315,10 @@ class MilvusStore:
         """The chunks with these ids, in the order asked (unknown ids are left out)."""
         if self.dimension is None or not ids:
             return []
-        rows = self.client.get(self.name, ids=list(ids), output_fields=OUTPUT_FIELDS)
+        if self.tenant is None:
+            rows = self.client.get(self.name, ids=list(ids), output_fields=OUTPUT_FIELDS)
+        else:  # only this tenant's chunks, whatever ids are asked for
+            rows = list(self._query(f"id in [{', '.join(map(literal, ids))}]", OUTPUT_FIELDS))
         by_id = {row["id"]: _hit(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -306,7 +329,8 @@ class MilvusStore:
     def count(self) -> int:
         if self.dimension is None:
             return 0
-        rows = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        rows = self.client.query(self.name, filter=self._scoped(""),
+                                 output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     def search(
@@ -321,6 +345,7 @@ class MilvusStore:
                 f"hybrid search is unavailable: collection {self.name!r} has no BM25 field "
                 f"(it was made on a Milvus without BM25 functions, which need Milvus >= 2.5; "
                 f"this one is {self.capabilities.version}); search with mode='dense'")
+        expr = self._scoped(expr)
         dense_params = {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
         if text is None:
             results = self.client.search(

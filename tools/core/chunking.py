@@ -24,16 +24,20 @@ class Chunk:
     metadata: dict[str, Any]
 
 
-def chunk_id(source: str, index: int, text: str) -> str:
-    """Content address of a chunk: the same text at the same place keeps its id."""
-    digest = hashlib.sha256(f"{source}\x00{index}\x00{text}".encode())
+def chunk_id(source: str, index: int, text: str, namespace: str = "") -> str:
+    """Content address of a chunk: the same text at the same place keeps its id; a
+    `namespace` (a tenant) gives its own ids to the same text at the same place."""
+    place = f"{namespace}\x00{source}" if namespace else source
+    digest = hashlib.sha256(f"{place}\x00{index}\x00{text}".encode())
     return digest.hexdigest()[:32]
 
 
 class Chunker:
     """Recursive character splitting, with Markdown- and reST-aware separators."""
 
-    def __init__(self, chunk_size: int, chunk_overlap: int) -> None:
+    def __init__(self, chunk_size: int, chunk_overlap: int, namespace: str = "") -> None:
+        self.namespace = namespace
+
         def splitter(language: Language | None) -> RecursiveCharacterTextSplitter:
             if language is None:
                 return RecursiveCharacterTextSplitter(
@@ -55,7 +59,8 @@ class Chunker:
                 if text.strip():
                     index = len(chunks)
                     chunks.append(
-                        Chunk(chunk_id(source.name, index, text), text, source.name, index,
+                        Chunk(chunk_id(source.name, index, text, self.namespace), text,
+                              source.name, index,
                               dict(metadata))
                     )
         return chunks

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     milvus_token: SecretStr | None = Field(None, description="Token for a Milvus server.")
     milvus_db: str | None = Field(None, description="Milvus database (servers; default 'default').")
     collection: str = Field("rankwise", description="Milvus collection name.")
+    tenant: str | None = Field(
+        None, description="Tenant whose chunks this process writes and searches, in a "
+        "collection many tenants share (a partition key).")
     request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
     retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
     chunk_size: int = Field(1000, ge=50, le=8000, description="Characters per chunk.")

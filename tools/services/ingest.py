@@ -212,7 +212,7 @@ def ingest_sources(
     started = time.perf_counter()
     report = IngestReport()
     progress = progress or _NoProgress()
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.tenant or "")
     pipeline = _Pipeline(store, embedder, settings, progress)
     group: list[tuple[str, list[Chunk]]] = []
 
