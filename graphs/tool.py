@@ -20,6 +20,9 @@ class AskInput(BaseModel):
 
     question: str
     """The question to answer from the documents."""
+    conversation: str | None = None
+    """Optional id of a conversation to continue: pass the same id with each follow-up
+    question, so that it is understood with the earlier ones."""
 
 
 class AskKnowledgeBaseTool(BaseTool):
@@ -37,15 +40,18 @@ class AskKnowledgeBaseTool(BaseTool):
     graph: CompiledStateGraph
     """The rankwise graph that answers."""
     thread_id: str | None = None
-    """A conversation to keep (the graph needs a checkpointer): follow-ups are condensed
-    with the earlier questions before retrieval. None: every question stands alone."""
+    """The conversation kept when a call names none (the graph needs a checkpointer):
+    follow-ups are condensed with the earlier questions before retrieval. None: a call
+    without `conversation` stands alone."""
 
     def _run(
-        self, question: str, run_manager: CallbackManagerForToolRun | None = None
+        self, question: str, conversation: str | None = None,
+        run_manager: CallbackManagerForToolRun | None = None
     ) -> tuple[str, dict[str, Any]]:
-        answer = ask(question, self.graph, thread_id=self.thread_id)
+        answer = ask(question, self.graph, thread_id=conversation or self.thread_id)
         sources = "\n".join(f"[{c['n']}] {c['source']} (id {c['id']})"
                             for c in answer.citations)
         content = answer.text + (f"\n\nSources:\n{sources}" if sources else "")
         return content, {"answer": answer.text, "citations": answer.citations,
-                         "passages": answer.passages, "warnings": answer.warnings}
+                         "passages": answer.passages, "warnings": answer.warnings,
+                         "standalone": answer.standalone}

@@ -57,6 +57,14 @@ async def exercise(session: ClientSession, kb_settings) -> None:
     assert answered.content[0].text.startswith("From the documents [1].")
     assert answered.structuredContent["citations"][0]["source"] == "backups.md"
 
+    follow_up = await session.call_tool("ask_knowledge_base", {
+        "question": "And how long are they kept?", "conversation": "c1"})
+    assert follow_up.structuredContent["standalone"] == "And how long are they kept?"
+    condensed = await session.call_tool("ask_knowledge_base", {
+        "question": "And when do they run?", "conversation": "c1"})
+    assert condensed.structuredContent["standalone"] == (
+        "And when do they run? (And how long are they kept?)"), "read with the earlier turn"
+
     empty = await session.call_tool("retrieve", {"query": "  "})
     assert empty.isError and "query is empty" in empty.content[0].text
 
