@@ -92,7 +92,7 @@ class _Pipeline:
         self.landed = 0
         self.inserted = 0
         self.unflushed = 0
-        # (batches that must have landed first, ids to delete)
+        # (batches that must have been inserted first, ids to delete)
         self.deletions: list[tuple[int, list[str]]] = []
 
     def add(self, chunks: list[Chunk], stale: list[str]) -> None:
