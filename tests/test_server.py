@@ -137,3 +137,8 @@ def test_tenants_share_a_collection_and_see_only_their_own(settings, milvus_serv
     KnowledgeBase(plain).add_texts(["A collection without tenants."])
     with pytest.raises(StoreError, match="has no tenants"):
         KnowledgeBase(plain, tenant="acme").count()
+
+
+def test_a_server_that_is_not_there_is_one_line(settings, refused_url):
+    with pytest.raises(StoreError, match="cannot reach the Milvus server at .*RANKWISE_MILVUS_URI"):
+        KnowledgeBase(settings, milvus_uri=refused_url).count()

@@ -115,7 +115,10 @@ def open_client(settings: Settings) -> MilvusClient:
             return MilvusClient(uri=uri, token=token, **database)
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
-            raise StoreError(f"cannot open Milvus at {uri}: {exc}") from exc
+            said = getattr(exc, "message", None) or str(exc)
+            raise StoreError(
+                f"cannot reach the Milvus server at {uri} ({said}): start it, or check "
+                "RANKWISE_MILVUS_URI and RANKWISE_MILVUS_TOKEN") from exc
         path = os.path.abspath(uri)
         if _lock_is_held(path):
             raise StoreLockedError(
