@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rankwise.tools.core.vocabulary import MAX_SEARCH_K, SEARCH_MODES, STRATEGIES
+from rankwise.tools.core.vocabulary import GRAPH_MODES, MAX_SEARCH_K, SEARCH_MODES, STRATEGIES
 
 app = typer.Typer(
     name="rankwise",
@@ -27,7 +27,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 SearchChoice = _choices("SearchChoice", SEARCH_MODES)
 StrategyChoice = _choices("StrategyChoice", STRATEGIES)
-GraphModeChoice = _choices("GraphModeChoice", ("pipeline", "agentic"))
+GraphModeChoice = _choices("GraphModeChoice", GRAPH_MODES)
 
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(!=|>=|<=|=|>|<)\s*(.*)$", re.S)

@@ -11,7 +11,7 @@ Two modes from one builder:
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -37,7 +37,7 @@ from rankwise.tools import (
     format_hits,
 )
 from rankwise.tools.adapters import models
-from rankwise.tools.core.vocabulary import choose, require_text
+from rankwise.tools.core.vocabulary import GRAPH_MODES, GraphMode, choose, require_text
 
 from .citations import check_citations
 from .prompts import (
@@ -51,8 +51,7 @@ from .prompts import (
 )
 from .state import RagState
 
-Mode = Literal["pipeline", "agentic"]
-MODES: tuple[str, ...] = get_args(Mode)
+Mode = GraphMode
 
 
 def _since_last_question(messages: list[AnyMessage]) -> list[AnyMessage]:
@@ -233,7 +232,7 @@ def build_graph(
     score at least `min_score`. Any LangGraph checkpointer keeps conversations per
     `thread_id`.
     """
-    choose(mode, MODES, "mode")
+    choose(mode, GRAPH_MODES, "mode")
     for name, value in (("max_rewrites", max_rewrites), ("max_tool_rounds", max_tool_rounds)):
         if value < 0:
             raise InvalidArgumentError(f"{name} must not be negative, got {value}")

@@ -19,7 +19,11 @@ SearchMode = Literal["dense", "hybrid"]
 Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
 
+GraphMode = Literal["pipeline", "agentic"]
+"""How the graph answers: a fixed retrieve-rerank-answer pipeline, or an agent with tools."""
+
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
+GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 MAX_SEARCH_K = 1000
 """The most chunks one search returns."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)

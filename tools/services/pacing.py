@@ -36,7 +36,7 @@ class Pacer:
         self.max_in_flight = settings.embed_concurrency + 1
         self.target_seconds = settings.request_timeout / _LATENCY_SHARE
         self.batch_size = min(_PROBE_TEXTS, self.max_batch)
-        self.in_flight = min(2, self.max_in_flight)
+        self.in_flight = 2  # max_in_flight is embed_concurrency + 1: at least 2
         self.seconds_per_text: float | None = None
         self._lock = threading.Lock()
         self._completions: list[tuple[float, int]] = []
@@ -57,7 +57,7 @@ class Pacer:
         """A request of `texts` texts timed out: fewer and smaller requests from now on.
         Returns how long the server may still be computing it, to wait before re-sending."""
         with self._lock:
-            self.in_flight = max(2, self.in_flight - 1) if self.max_in_flight > 1 else 1
+            self.in_flight = max(2, self.in_flight - 1)
             self.batch_size = max(1, self.batch_size // 2)
             self._climbing = False
             return (self.seconds_per_text or 0.0) * texts

@@ -151,8 +151,8 @@ class GuardedChatModel(BaseChatModel):
 
         head, rest = self.provider.call(first, self.attempts)
         try:
-            for chunk in ([head] if head is not None else []):
-                yield ChatGenerationChunk(message=chunk)
+            if head is not None:
+                yield ChatGenerationChunk(message=head)
             for chunk in rest:
                 yield ChatGenerationChunk(message=chunk)
         except Exception as exc:

@@ -39,7 +39,7 @@ class OllamaProvider(Provider):
 
         if isinstance(exc, ResponseError):
             return exc.status_code >= 500 or exc.status_code in (408, 429)
-        return not isinstance(exc, OllamaUnavailableError) and super().is_transient(exc)
+        return super().is_transient(exc)  # rankwise's own errors are never transient
 
     def translate(self, exc: BaseException) -> BaseException:
         from ollama import ResponseError
