@@ -11,6 +11,7 @@ model clients are imported only when a command needs them.
 """
 
 from .core.errors import (
+    AnalyzerMismatchError,
     DimensionMismatchError,
     EmptyQueryError,
     FilterError,
@@ -31,6 +32,7 @@ from .core.lazy import lazy_exports
 _LAZY = {
     "FilterSpec": ".core.vocabulary",
     "Hit": ".core.vocabulary",
+    "LegScore": ".core.vocabulary",
     "RankedHit": ".core.vocabulary",
     "SearchMode": ".core.vocabulary",
     "Strategy": ".core.vocabulary",
@@ -60,6 +62,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
+    "AnalyzerMismatchError",
     "DimensionMismatchError",
     "EmptyQueryError",
     "FilterError",

@@ -15,25 +15,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pymilvus import (
-    AnnSearchRequest,
-    DataType,
-    Function,
-    FunctionType,
-    MilvusClient,
-    RRFRanker,
-)
+from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from ..core.errors import DimensionMismatchError, StoreError, StoreLockedError
+from ..core.analysis import ANALYZER_VERSION, AUTO, LexicalAnalyzer, detect_language
+from ..core.errors import (
+    AnalyzerMismatchError,
+    DimensionMismatchError,
+    StoreError,
+    StoreLockedError,
+)
 from ..core.filters import literal
 from ..core.settings import Settings
-from ..core.vocabulary import Hit
+from ..core.vocabulary import Hit, ScoreKind
 
 IDENTITY_PROPERTY = "rankwise.embedding"
+LEXICAL_PROPERTY = "rankwise.lexical"
 LEGACY_MODEL_PROPERTY = "rankwise.embed_model"  # collections made before identities
 OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
-RRF_K = 60
 _QUERY_BATCH = 1000
 _QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
 
@@ -133,18 +132,20 @@ def open_client(settings: Settings) -> MilvusClient:
             "permissions, or set RANKWISE_MILVUS_URI to another path") from exc
 
 
-def _hit(row: dict[str, Any]) -> Hit:
+def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
     entity = row.get("entity", row)
     return Hit(id=row["id"], text=entity["text"], score=float(row.get("distance", 0.0)),
                source=entity["source"], chunk_index=int(entity.get("chunk_index", 0)),
-               metadata=entity.get("metadata") or {})
+               metadata=entity.get("metadata") or {}, scored_by=scored_by)
 
 
 class MilvusStore:
     """One rankwise collection: chunks with text, source, metadata, dense and BM25 vectors.
 
     `identity` says what makes its vectors (provider, model, embedding prompts); it is
-    stored with the collection and a collection made with another one is refused.
+    stored with the collection and a collection made with another one is refused. The BM25
+    vectors come from a `lexical` field, the text as rankwise's analyser turned it into
+    terms; the analyser is stored with the collection too, and queries are analysed by it.
     """
 
     def __init__(self, settings: Settings, identity: dict[str, str],
@@ -157,6 +158,9 @@ class MilvusStore:
         self.tenant = settings.tenant
         self.dimension: int | None = None
         self.lexical = self.capabilities.bm25  # whether the collection has a BM25 field
+        # The analyser of the BM25 field: None for collections made before rankwise
+        # analysed text itself (Milvus's standard analyzer reads the raw text).
+        self.analyzer: LexicalAnalyzer | None = None
         if self.client.has_collection(self.name):
             self._check_existing()
             self.client.load_collection(self.name)
@@ -180,13 +184,16 @@ class MilvusStore:
             )
         self.dimension = int(fields["vector"]["params"]["dim"])
         self.lexical = "sparse" in fields
+        properties = info.get("properties") or {}
+        if "lexical" in fields:
+            self.analyzer = self._recorded_analyzer(properties)
         if ("tenant" in fields) != (self.tenant is not None):
             raise StoreError(
                 f"collection {self.name!r} is shared by tenants: set RANKWISE_TENANT to yours"
                 if "tenant" in fields else
                 f"collection {self.name!r} has no tenants: unset RANKWISE_TENANT, or use "
                 "another collection (RANKWISE_COLLECTION) for tenants")
-        made_with = _recorded_identity(info.get("properties") or {})
+        made_with = _recorded_identity(properties)
         if made_with is not None and made_with != self.identity:
             raise DimensionMismatchError(
                 f"collection {self.name!r} holds embeddings made by {_describe(made_with)}, "
@@ -197,10 +204,25 @@ class MilvusStore:
                 "and ingest again"
             )
 
-    def ensure(self, dimension: int) -> None:
-        """Create the collection for `dimension`-d vectors, or check that it fits them."""
+    def _recorded_analyzer(self, properties: dict[str, str]) -> LexicalAnalyzer:
+        recorded = json.loads(properties.get(LEXICAL_PROPERTY, "{}"))
+        analyzer = LexicalAnalyzer(str(recorded.get("language")))
+        wanted = self.settings.lexical_language
+        if recorded != analyzer.record() or wanted not in (AUTO, analyzer.language):
+            configured = (f"RANKWISE_LEXICAL_LANGUAGE is {wanted!r}" if wanted != AUTO else
+                          f"this rankwise analyses words with version {ANALYZER_VERSION}")
+            raise AnalyzerMismatchError(
+                f"collection {self.name!r} indexes words analysed as "
+                f"{_describe_analyzer(recorded)}, but {configured}; queries must be analysed "
+                "like the chunks. Set RANKWISE_LEXICAL_LANGUAGE to the collection's language "
+                "(or auto), or ingest again into another collection (RANKWISE_COLLECTION)")
+        return analyzer
+
+    def ensure(self, dimension: int, texts: Sequence[str] = ()) -> None:
+        """Create the collection for `dimension`-d vectors, or check that it fits them; a
+        new collection's lexical language (setting `auto`) is detected from `texts`."""
         if self.dimension is None:
-            self._create(dimension)
+            self._create(dimension, texts)
             self.dimension = dimension
         self.check_dimension(dimension)
 
@@ -212,16 +234,22 @@ class MilvusStore:
                 "that built the collection, or another collection (RANKWISE_COLLECTION)"
             )
 
-    def _create(self, dimension: int) -> None:
+    def _create(self, dimension: int, texts: Sequence[str]) -> None:
         """Create the collection (with a BM25 field where the server has BM25 functions);
         safe when other processes create it at once; never leaves a half-made one."""
         lexical = self.capabilities.bm25
+        language = self.settings.lexical_language
+        analyzer = LexicalAnalyzer(detect_language(texts) if language == AUTO else language)
+        properties = {IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)}
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-        schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=lexical)
-        if lexical:
+        schema.add_field("text", DataType.VARCHAR, max_length=65535)
+        if lexical:  # terms already analysed and space-separated: the standard tokenizer
+            schema.add_field("lexical", DataType.VARCHAR, max_length=65535,
+                             enable_analyzer=True, analyzer_params={"tokenizer": "standard"})
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            properties[LEXICAL_PROPERTY] = json.dumps(analyzer.record(), sort_keys=True)
         schema.add_field("source", DataType.VARCHAR, max_length=4096)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("metadata", DataType.JSON)
@@ -236,15 +264,13 @@ class MilvusStore:
         else:
             index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
         if lexical:
-            schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                         input_field_names=["text"],
+            schema.add_function(Function(name="lexical_bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["lexical"],
                                          output_field_names=["sparse"]))
             index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
             self.client.create_collection(
-                self.name, schema=schema, index_params=index,
-                properties={IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)},
-            )
+                self.name, schema=schema, index_params=index, properties=properties)
         except MilvusException as exc:
             if "already exist" in str(exc).lower():  # another writer made it first
                 self._check_existing()
@@ -257,14 +283,19 @@ class MilvusStore:
                 f"cannot create collection {self.name!r} on {self.capabilities.describe()}: "
                 f"{exc}; nothing was left behind") from exc
         self.lexical = lexical
+        self.analyzer = analyzer if lexical else None
         self.client.load_collection(self.name)
 
     # ---- writes -------------------------------------------------------------------
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.ensure(len(rows[0]["vector"]))
-            if self.tenant is not None:
-                rows = [{**row, "tenant": self.tenant} for row in rows]
+            self.ensure(len(rows[0]["vector"]), [row["text"] for row in rows])
+            extra: dict[str, Any] = {} if self.tenant is None else {"tenant": self.tenant}
+            if self.analyzer is not None:
+                rows = [{**row, **extra, "lexical": self.analyzer.analyze(row["text"])}
+                        for row in rows]
+            elif extra:
+                rows = [{**row, **extra} for row in rows]
             self.client.insert(self.name, list(rows))
 
     def flush(self) -> None:
@@ -336,37 +367,36 @@ class MilvusStore:
                                  output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
-    def search(
-        self, vector: list[float], k: int, expr: str = "", *, text: str | None = None
-    ) -> list[Hit]:
-        """Dense search, or hybrid (dense + BM25 fused by RRF) when `text` is given."""
+    def search(self, vector: list[float], k: int, expr: str = "") -> list[Hit]:
+        """The `k` chunks whose vectors are nearest to `vector` (cosine), best first."""
         if self.dimension is None:
             return []
         self.check_dimension(len(vector))
-        if text is not None and not self.lexical:
-            raise StoreError(
-                f"hybrid search is unavailable: collection {self.name!r} has no BM25 field "
-                f"(it was made on a Milvus without BM25 functions, which need Milvus >= 2.5; "
-                f"this one is {self.capabilities.version}); search with mode='dense'")
-        expr = self._scoped(expr)
-        dense_params = {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
-        if text is None:
-            results = self.client.search(
-                self.name, data=[vector], anns_field="vector", limit=k,
-                output_fields=OUTPUT_FIELDS, search_params=dense_params,
-                **({"filter": expr} if expr else {}),
-            )
-        else:
-            pool = max(k, 20)
-            requests = [
-                AnnSearchRequest([vector], "vector", dense_params, limit=pool, expr=expr or None),
-                AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, limit=pool,
-                                 expr=expr or None),
-            ]
-            results = self.client.hybrid_search(
-                self.name, requests, RRFRanker(RRF_K), limit=k, output_fields=OUTPUT_FIELDS
-            )
+        results = self.client.search(
+            self.name, data=[vector], anns_field="vector", limit=k,
+            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(64, k)}},
+            **({"filter": expr} if (expr := self._scoped(expr)) else {}),
+        )
         return [_hit(row) for row in results[0]]
+
+    def search_lexical(self, query: str, k: int, expr: str = "") -> list[Hit]:
+        """The `k` chunks that best match `query`'s terms (BM25), best first."""
+        if self.dimension is None:
+            return []
+        if not self.lexical:
+            raise StoreError(
+                f"BM25 search is unavailable: collection {self.name!r} has no BM25 field (it "
+                f"was made on a Milvus without BM25 functions, which need Milvus >= 2.5; this "
+                f"one is {self.capabilities.version}); search dense: RANKWISE_SEARCH_MODE=dense")
+        terms = self.analyzer.analyze(query) if self.analyzer else query
+        if not terms.strip():  # only stopwords or punctuation: nothing BM25 can match
+            return []
+        results = self.client.search(
+            self.name, data=[terms], anns_field="sparse", limit=k,
+            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "BM25"},
+            **({"filter": expr} if (expr := self._scoped(expr)) else {}),
+        )
+        return [_hit(row, "bm25") for row in results[0]]
 
 
 def _recorded_identity(properties: dict[str, str]) -> dict[str, str] | None:
@@ -382,3 +412,7 @@ def _describe(identity: dict[str, str]) -> str:
     prompts = ", ".join(f"{kind} prefix {identity.get(f'{kind}_prefix', '')!r}"
                         for kind in ("query", "document"))
     return f"{identity.get('provider')}:{identity.get('model')} ({prompts})"
+
+
+def _describe_analyzer(record: dict[str, object]) -> str:
+    return f"{record.get('language')!r} (analyser version {record.get('version')})"

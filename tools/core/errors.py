@@ -52,6 +52,10 @@ class DimensionMismatchError(RankwiseError, ValueError):
     """Vectors do not fit the collection (another model or dimension made it)."""
 
 
+class AnalyzerMismatchError(RankwiseError, ValueError):
+    """The collection's BM25 terms were analysed for another language or analyser version."""
+
+
 class EmptyQueryError(RankwiseError, ValueError):
     """A query is empty or only whitespace."""
 

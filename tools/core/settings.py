@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .vocabulary import Strategy
+from .analysis import lexical_languages
+from .vocabulary import SearchMode, Strategy
 
 # The providers LangChain's `init_chat_model` / `init_embeddings` know by name. A model
 # string starting with one of them and a colon names that provider; any other string is
@@ -80,6 +81,15 @@ class Settings(BaseSettings):
     tenant: str | None = Field(
         None, description="Tenant whose chunks this process writes and searches, in a "
         "collection many tenants share (a partition key).")
+    search_mode: SearchMode = Field(
+        "hybrid", description="hybrid (dense + BM25, fused), dense, or lexical (BM25).")
+    hybrid_depth: int = Field(
+        100, ge=1, le=1000, description="Candidates each search of a hybrid search fuses.")
+    lexical_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the BM25 ranking in hybrid fusion (dense: 1).")
+    lexical_language: str = Field(
+        "auto", description="BM25 stemming and stopwords: auto (detected from a new "
+        "collection's first chunks), none, or a language such as english, german, french.")
     request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
     retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
     chunk_size: int = Field(1000, ge=50, le=8000, description="Characters per chunk.")
@@ -110,6 +120,15 @@ class Settings(BaseSettings):
     def _with_scheme(cls, host: str) -> str:
         host = host.strip().rstrip("/")
         return host if "://" in host else f"http://{host}"
+
+    @field_validator("lexical_language")
+    @classmethod
+    def _known_language(cls, language: str) -> str:
+        language = language.strip().lower()
+        if language not in lexical_languages():
+            raise ValueError(f"lexical_language {language!r} is not one of "
+                             f"{', '.join(lexical_languages())}")
+        return language
 
     @field_validator("collection")
     @classmethod

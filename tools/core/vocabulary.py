@@ -13,8 +13,11 @@ from pydantic import BaseModel, Field
 
 from .errors import EmptyQueryError, InvalidArgumentError
 
-SearchMode = Literal["dense", "hybrid"]
-"""How candidates are found: embeddings alone, or embeddings fused with BM25."""
+SearchMode = Literal["hybrid", "dense", "lexical"]
+"""How candidates are found: embeddings fused with BM25, embeddings alone, or BM25 alone."""
+
+ScoreKind = Literal["cosine", "bm25", "fused"]
+"""What a hit's `score` is: cosine similarity, a BM25 score, or a weighted RRF score."""
 
 Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
@@ -54,15 +57,26 @@ def require_text(value: Any, what: str = "query") -> str:
 _VERBS = {"query": "search for", "question": "answer"}
 
 
+class LegScore(BaseModel):
+    """Where one search of a hybrid search placed a hit."""
+
+    rank: int
+    score: float
+
+
 class Hit(BaseModel):
     """One retrieved chunk: raw text plus where it came from and how well it matched."""
 
     id: str
     text: str
-    score: float = Field(description="Cosine similarity (dense) or RRF score (hybrid).")
+    score: float = Field(description="How well it matched; `scored_by` says what it is.")
     source: str
     chunk_index: int = 0
     metadata: dict[str, Any] = Field(default_factory=dict)
+    scored_by: ScoreKind = "cosine"
+    legs: dict[str, LegScore] = Field(
+        default_factory=dict,
+        description="A fused hit's rank (1-based) and score in each search that found it.")
 
     def to_document(self) -> Document:
         """A LangChain Document whose metadata carries id, source, score and chunk index."""
@@ -70,7 +84,8 @@ class Hit(BaseModel):
             id=self.id,
             page_content=self.text,
             metadata={**self.metadata, "id": self.id, "source": self.source,
-                      "chunk_index": self.chunk_index, "score": self.score},
+                      "chunk_index": self.chunk_index, "score": self.score,
+                      "scored_by": self.scored_by},
         )
 
 

@@ -142,7 +142,8 @@ class _Pipeline:
         ]
         self.landed += 1
         if self.creating is None:
-            self.creating = self.executor.submit(self._ready_for, len(vectors[0]))
+            self.creating = self.executor.submit(self._ready_for, len(vectors[0]),
+                                                 [c.text for c in batch])
         if self.creating.done():
             self._insert_waiting()
 
@@ -150,9 +151,10 @@ class _Pipeline:
     def store(self) -> MilvusStore:
         return self.opening.result()
 
-    def _ready_for(self, dimension: int) -> None:
-        """Open the store and create (or check) the collection for `dimension`."""
-        self.store.ensure(dimension)
+    def _ready_for(self, dimension: int, texts: list[str]) -> None:
+        """Open the store and create (or check) the collection for `dimension`; a new
+        collection's lexical language is detected from `texts` (the first batch)."""
+        self.store.ensure(dimension, texts)
 
     def _insert_waiting(self) -> None:
         self.creating.result()  # raises what opening or creating the store raised

@@ -17,6 +17,7 @@ from ..adapters import models
 from ..core.documents import Source, UnreadableFileError, discover, group_documents, load_file
 from ..core.errors import InvalidArgumentError
 from ..core.filters import compile_filter
+from ..core.fusion import fuse
 from ..core.settings import Settings
 from ..core.vocabulary import (
     MAX_SEARCH_K,
@@ -148,24 +149,34 @@ class KnowledgeBase:
         k: int = 5,
         filter: FilterSpec | None = None,
         *,
-        mode: SearchMode = "dense",
+        mode: SearchMode | None = None,
         raw_filter: str | None = None,
     ) -> list[Hit]:
-        """The `k` chunks nearest to `query`, best first.
+        """The `k` chunks that best match `query`, best first.
 
-        `filter` is a typed mapping (see `rankwise.tools.filters`); `raw_filter` is a
-        Milvus expression used verbatim: never build it from user text.
+        `mode` (default: the `search_mode` setting) is `hybrid`, `dense` or `lexical`; a
+        hybrid search fuses the best `hybrid_depth` of each by weighted RRF, and each hit
+        says how it was scored (`scored_by`, and `legs` for fused hits). `filter` is a
+        typed mapping (see `rankwise.tools.filters`); `raw_filter` is a Milvus expression
+        used verbatim: never build it from user text.
         """
         require_text(query)
         if not 1 <= k <= MAX_SEARCH_K:
             raise InvalidArgumentError(f"k must be between 1 and {MAX_SEARCH_K}, got {k}")
-        choose(mode, SEARCH_MODES, "mode")
+        mode = choose(mode or self.settings.search_mode, SEARCH_MODES, "mode")
         expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw_filter) if e)
         store = self.store
         if store.dimension is None:
             return []
-        vector = self.embedder.embed_query(query)
-        return store.search(vector, k, expr, text=query if mode == "hybrid" else None)
+        if mode == "lexical":
+            return store.search_lexical(query, k, expr)
+        if mode == "dense":
+            return store.search(self.embedder.embed_query(query), k, expr)
+        depth = max(k, self.settings.hybrid_depth)
+        lexical = store.search_lexical(query, depth, expr)  # first: it fails fast on old servers
+        dense = store.search(self.embedder.embed_query(query), depth, expr)
+        weights = {"dense": 1.0, "lexical": self.settings.lexical_weight}
+        return fuse({"dense": dense, "lexical": lexical}, weights, k)
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored chunks by id, in the order given; unknown ids are left out."""

@@ -1,0 +1,99 @@
+"""The BM25 leg: stemmed and segmented terms, the analyser kept with the collection,
+Chinese and mixed documents, hybrid hits that say how they were scored."""
+
+from __future__ import annotations
+
+import pytest
+from rankwise.tools import AnalyzerMismatchError, KnowledgeBase
+
+CHINESE = [
+    ("语义检索系统先把文档切成段落，再用向量模型计算相似度。", "zh/semantic.md"),
+    ("今天的午饭是牛肉面和一碗热汤，味道很好。", "zh/lunch.md"),
+    ("混合检索把关键词匹配和向量相似度结合起来，使用Milvus存储。", "zh/hybrid.md"),
+    ("The nightly backup job copies the database to object storage.", "en/backup.md"),
+]
+ENGLISH = [
+    ("Run the installer, then run the migrations once.", "run.md"),
+    ("The cafeteria serves soup on Mondays and fish on Fridays.", "food.md"),
+    ("Signing keys rotate every ninety days.", "keys.md"),
+]
+
+
+def _fill(kb: KnowledgeBase, passages: list[tuple[str, str]]) -> KnowledgeBase:
+    kb.add_texts([text for text, _ in passages], [{"source": s} for _, s in passages])
+    return kb
+
+
+def test_a_chinese_keyword_is_found_inside_unspaced_text(settings):
+    kb = _fill(KnowledgeBase(settings), CHINESE)
+
+    lexical = kb.search("语义检索", k=2, mode="lexical")
+    hybrid = kb.search("语义检索", k=2, mode="hybrid")
+
+    assert lexical[0].source == "zh/semantic.md" and lexical[0].scored_by == "bm25"
+    assert hybrid[0].source == "zh/semantic.md"
+    assert lexical[0].text == CHINESE[0][0]  # the raw text comes back, never the terms
+
+
+def test_mixed_chinese_and_english_terms_both_match(settings):
+    kb = _fill(KnowledgeBase(settings), CHINESE)
+
+    assert kb.search("milvus 混合", k=1, mode="lexical")[0].source == "zh/hybrid.md"
+    assert kb.search("database backup", k=1, mode="lexical")[0].source == "en/backup.md"
+
+
+@pytest.mark.parametrize(("language", "found"), [("auto", True), ("english", True),
+                                                 ("none", False)])
+def test_running_finds_run_where_words_are_stemmed(settings, language, found):
+    kb = _fill(KnowledgeBase(settings, lexical_language=language), ENGLISH)
+
+    hits = kb.search("running", k=3, mode="lexical")
+
+    assert ([h.source for h in hits][:1] == ["run.md"]) is found
+
+
+def test_stopwords_alone_match_nothing(settings):
+    kb = _fill(KnowledgeBase(settings), ENGLISH)
+    assert kb.search("the and of", k=3, mode="lexical") == []
+
+
+def test_a_new_collection_detects_its_language_and_records_it(settings):
+    german = [("Die Schlüssel werden alle neunzig Tage erneuert, und die alten Schlüssel "
+               "bleiben eine Woche gültig.", "de.md")]
+    kb = _fill(KnowledgeBase(settings), german)
+    assert kb.store.analyzer.language == "german"
+    kb.close()
+
+    reopened = KnowledgeBase(settings)
+    assert reopened.search("Schlüssel erneuern", k=1, mode="lexical")[0].source == "de.md"
+    assert reopened.store.analyzer.language == "german"
+
+
+def test_the_recorded_analyser_is_checked_on_open(settings):
+    _fill(KnowledgeBase(settings, lexical_language="english"), ENGLISH).close()
+
+    with pytest.raises(AnalyzerMismatchError,
+                       match="analysed as 'english'.*'german'.*RANKWISE_LEXICAL_LANGUAGE"):
+        KnowledgeBase(settings, lexical_language="german").count()
+    assert KnowledgeBase(settings, lexical_language="english").count() == 3
+
+
+def test_hybrid_hits_say_how_each_search_scored_them(settings):
+    kb = _fill(KnowledgeBase(settings), ENGLISH)
+
+    hits = kb.search("run the installer", k=3, mode="hybrid")
+    dense = kb.search("run the installer", k=3, mode="dense")
+
+    top = hits[0]
+    assert top.source == "run.md" and top.scored_by == "fused"
+    assert set(top.legs) == {"dense", "lexical"}
+    assert top.legs["dense"].rank == 1 and top.legs["lexical"].rank == 1
+    assert top.legs["dense"].score == pytest.approx(dense[0].score)
+    assert dense[0].scored_by == "cosine" and dense[0].legs == {}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_search_mode_comes_from_the_settings(settings):
+    kb = _fill(KnowledgeBase(settings, search_mode="lexical"), ENGLISH)
+    assert {h.scored_by for h in kb.search("run", k=2)} == {"bm25"}
+    assert {h.scored_by for h in kb.search("run", k=2, mode="dense")} == {"cosine"}
