@@ -189,12 +189,12 @@ def test_ingest_killed_midway_then_rerun_gives_exactly_the_right_chunks(
     settings, ollama, docs, tmp_path
 ):
     big = docs / "big.md"
-    big.write_text("\n\n".join(f"Paragraph {i} talks about subject {i} at length. " * 3
+    big.write_text("\n\n".join(f"Paragraph {i} talks about subject {i} at length. " * 10
                                for i in range(30)))
     kb = KnowledgeBase(settings)
     kb.ingest([docs])
     kb.close()
-    big.write_text("\n\n".join(f"Rewritten paragraph {i} covers topic {i} instead. " * 3
+    big.write_text("\n\n".join(f"Rewritten paragraph {i} covers topic {i} instead. " * 10
                                for i in range(25)))
 
     script = KILLED_INGEST.format(tests=str(Path(__file__).parent), url=ollama.url,

@@ -134,7 +134,10 @@ def open_client(settings: Settings) -> MilvusClient:
 
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
     entity = row.get("entity", row)
-    return Hit(id=row["id"], text=entity["text"], score=float(row.get("distance", 0.0)),
+    score = float(row.get("distance", 0.0))
+    if scored_by == "bm25":  # never negative; Milvus Lite reports it negated
+        score = abs(score)
+    return Hit(id=row["id"], text=entity["text"], score=score,
                source=entity["source"], chunk_index=int(entity.get("chunk_index", 0)),
                metadata=entity.get("metadata") or {}, scored_by=scored_by)
 
@@ -374,7 +377,8 @@ class MilvusStore:
         self.check_dimension(len(vector))
         results = self.client.search(
             self.name, data=[vector], anns_field="vector", limit=k,
-            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "COSINE", "params": {"ef": max(64, k)}},
+            output_fields=OUTPUT_FIELDS,
+            search_params={"metric_type": "COSINE", "params": {"ef": max(64, k)}},
             **({"filter": expr} if (expr := self._scoped(expr)) else {}),
         )
         return [_hit(row) for row in results[0]]

@@ -86,14 +86,22 @@ class Settings(BaseSettings):
     hybrid_depth: int = Field(
         100, ge=1, le=1000, description="Candidates each search of a hybrid search fuses.")
     lexical_weight: float = Field(
-        0.5, ge=0, le=1, description="Weight of the BM25 ranking in hybrid fusion (dense: 1).")
+        0.3, ge=0, le=1, description="Share of the BM25 scores in hybrid fusion (dense: the rest).")
     lexical_language: str = Field(
         "auto", description="BM25 stemming and stopwords: auto (detected from a new "
         "collection's first chunks), none, or a language such as english, german, french.")
     request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
     retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
-    chunk_size: int = Field(1000, ge=50, le=8000, description="Characters per chunk.")
-    chunk_overlap: int = Field(150, ge=0, description="Characters shared by neighbouring chunks.")
+    chunk_size: int = Field(
+        256, ge=16, le=8192, description="Embedding-model tokens per chunk at most (fewer "
+        "when the model's window is smaller).")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
+    embed_context: int | None = Field(
+        None, ge=16, description="The embedding model's window in tokens (default: what "
+        "Ollama's /api/show says; unknown for other providers).")
+    embed_tokenizer: str | None = Field(
+        None, description="The embedding model's tokenizer.json, for exact token counts "
+        "(default: an over-estimate).")
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding request at most.")
     embed_batch_chars: int = Field(64_000, ge=1000, description="Characters per request at most.")
     embed_concurrency: int = Field(4, ge=1, le=64, description="Embedding requests in flight.")

@@ -17,7 +17,8 @@ SearchMode = Literal["hybrid", "dense", "lexical"]
 """How candidates are found: embeddings fused with BM25, embeddings alone, or BM25 alone."""
 
 ScoreKind = Literal["cosine", "bm25", "fused"]
-"""What a hit's `score` is: cosine similarity, a BM25 score, or a weighted RRF score."""
+"""What a hit's `score` is: cosine similarity, a BM25 score, or the fused score of a hybrid
+search (the weighted sum of both searches' min-max normalised scores, 0 to 1)."""
 
 Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""

@@ -214,7 +214,8 @@ def ingest_sources(
     started = time.perf_counter()
     report = IngestReport()
     progress = progress or _NoProgress()
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.tenant or "")
+    chunker = Chunker(embedder.chunk_tokens(settings.chunk_size), settings.chunk_overlap,
+                      embedder.count_tokens, settings.tenant or "")
     pipeline = _Pipeline(store, embedder, settings, progress)
     group: list[tuple[str, list[Chunk]]] = []
 

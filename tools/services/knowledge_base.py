@@ -155,7 +155,7 @@ class KnowledgeBase:
         """The `k` chunks that best match `query`, best first.
 
         `mode` (default: the `search_mode` setting) is `hybrid`, `dense` or `lexical`; a
-        hybrid search fuses the best `hybrid_depth` of each by weighted RRF, and each hit
+        hybrid search fuses the best `hybrid_depth` of each by their normalised scores, and each hit
         says how it was scored (`scored_by`, and `legs` for fused hits). `filter` is a
         typed mapping (see `rankwise.tools.filters`); `raw_filter` is a Milvus expression
         used verbatim: never build it from user text.
@@ -175,7 +175,8 @@ class KnowledgeBase:
         depth = max(k, self.settings.hybrid_depth)
         lexical = store.search_lexical(query, depth, expr)  # first: it fails fast on old servers
         dense = store.search(self.embedder.embed_query(query), depth, expr)
-        weights = {"dense": 1.0, "lexical": self.settings.lexical_weight}
+        weight = self.settings.lexical_weight
+        weights = {"dense": 1.0 - weight, "lexical": weight}
         return fuse({"dense": dense, "lexical": lexical}, weights, k)
 
     def get(self, ids: Sequence[str]) -> list[Hit]:

@@ -17,6 +17,7 @@ from .guarded import EmbeddingIdentity, GuardedChatModel, GuardedEmbeddings
 from .ollama import OllamaProvider, client_kwargs
 from .openai import OpenAIProvider
 from .prompts import default_prefixes
+from .tokens import token_counter
 
 __all__ = ["EmbeddingIdentity", "GuardedChatModel", "GuardedEmbeddings", "Provider",
            "chat_model", "embeddings"]
@@ -37,7 +38,10 @@ def embeddings(settings: Settings, model: Embeddings | None = None) -> GuardedEm
         query_prefix=query if settings.query_prefix is None else settings.query_prefix,
         document_prefix=document if settings.document_prefix is None
         else settings.document_prefix)
-    return GuardedEmbeddings(inner, provider, identity, settings.retry_attempts)
+    count_tokens, exact = token_counter(settings.embed_tokenizer)
+    return GuardedEmbeddings(inner, provider, identity, settings.retry_attempts,
+                             count_tokens=count_tokens, exact_tokens=exact,
+                             window=settings.embed_context)
 
 
 def chat_model(settings: Settings, model: BaseChatModel | None = None) -> GuardedChatModel:

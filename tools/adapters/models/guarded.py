@@ -20,6 +20,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
+from ...core.aio import run_sync
+from ...core.chunking import ESTIMATE_MARGIN, TokenCounter, estimate_tokens
 from ...core.errors import InvalidVectorError, ModelRequestError
 from .boundary import Provider
 
@@ -43,12 +45,26 @@ class EmbeddingIdentity:
 
 
 class GuardedEmbeddings(Embeddings):
-    """Embeddings with task prefixes, retries, translated errors and a count check."""
+    """Embeddings with task prefixes, retries, translated errors and a count check; they
+    know how many tokens a chunk may hold."""
 
     def __init__(self, inner: Embeddings, provider: Provider, identity: EmbeddingIdentity,
-                 attempts: int) -> None:
+                 attempts: int, *, count_tokens: TokenCounter = estimate_tokens,
+                 exact_tokens: bool = False, window: int | None = None) -> None:
         self.inner, self.provider, self.identity, self.attempts = (
             inner, provider, identity, attempts)
+        self.count_tokens, self.exact_tokens, self._window = count_tokens, exact_tokens, window
+
+    def chunk_tokens(self, wanted: int) -> int:
+        """Tokens a chunk may hold: `wanted`, or fewer so that the chunk, the document
+        prompt and two special tokens fit the model's window (from the settings, else
+        from the server); estimated counts may fill `ESTIMATE_MARGIN` of it."""
+        if self._window is None:
+            self._window = run_sync(self.provider.context_window())
+        if self._window is None:
+            return wanted
+        usable = self._window if self.exact_tokens else int(self._window * ESTIMATE_MARGIN)
+        return max(1, min(wanted, usable - self.count_tokens(self.identity.document_prefix) - 2))
 
     @property
     def model(self) -> str:
