@@ -3,8 +3,9 @@
 The corpus (trec-dl19-subset passages, repeated with a counter so that every chunk is
 new) is written as files, then ingested by `KnowledgeBase.ingest` in a child process
 whose peak RSS is read from the kernel. The anchor is a child process that only inserts
-the same number of rows of the same size into the same schema, in batches of 1,000:
-what the embedded store costs by itself. The embedding server runs in its own process.
+the same number of rows of the same size into the same schema, flushing every 1,024
+rows as rankwise's ingest does: what the embedded store costs by itself. The embedding
+server runs in its own process.
 
     python bench/memory.py [--chunks 50000] [--dim 768]
 """
@@ -19,12 +20,13 @@ import tempfile
 from pathlib import Path
 
 from _support import corpus, ollama_server
+from rankwise.tools.core.chunking import estimate_tokens
 
 INGEST = """
 import json, resource, sys
 from rankwise.tools import KnowledgeBase, Settings
-settings = Settings(ollama_host=sys.argv[1], milvus_uri=sys.argv[2], chunk_size=1000,
-                    chunk_overlap=0)
+settings = Settings(ollama_host=sys.argv[1], milvus_uri=sys.argv[2],
+                    chunk_size=int(sys.argv[4]), chunk_overlap=0)
 report = KnowledgeBase(settings).ingest([sys.argv[3]])
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"chunks": report.added, "seconds": report.seconds, "peak_mb": peak_mb}))
@@ -34,27 +36,33 @@ STORE_ALONE = """
 import json, random, resource, sys, time
 from rankwise.tools import Settings
 from rankwise.tools.adapters.milvus import MilvusStore
+from rankwise.tools.services.ingest import _FLUSH_EVERY_ROWS as EVERY
 rows, dim = int(sys.argv[3]), int(sys.argv[4])
 store = MilvusStore(Settings(milvus_uri=sys.argv[2]), {"provider": "bench", "model": "random"})
 started = time.perf_counter()
-for start in range(0, rows, 1000):
+for start in range(0, rows, EVERY):
     store.insert([{"id": str(n), "vector": [random.random() for _ in range(dim)],
                    "text": "x" * 700, "source": f"part{n // 100}", "chunk_index": n % 100,
                    "metadata": {"file_type": "text"}}
-                  for n in range(start, min(start + 1000, rows))])
+                  for n in range(start, min(start + EVERY, rows))])
+    store.flush()
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"chunks": rows, "seconds": time.perf_counter() - started,
                   "peak_mb": peak_mb}))
 """
 
 
-def write_corpus(root: Path, chunks: int, per_file: int = 100) -> None:
+def write_corpus(root: Path, chunks: int, per_file: int = 100) -> int:
+    """Files of 700-character passages; the chunk size (tokens) that fits one, never two."""
     passages = [row["text"] for row in corpus()]
+    sizes = []
     for start in range(0, chunks, per_file):
-        # 700 characters each: two never fit one 1000-character chunk, so one chunk each.
-        body = "\n\n".join(f"{n}: {(passages[n % len(passages)] * 8)[:700]}"
-                           for n in range(start, min(start + per_file, chunks)))
-        (root / f"part{start // per_file:05d}.txt").write_text(body)
+        texts = [f"{n}: {(passages[n % len(passages)] * 8)[:700]}"
+                 for n in range(start, min(start + per_file, chunks))]
+        sizes += map(estimate_tokens, texts)
+        (root / f"part{start // per_file:05d}.txt").write_text("\n\n".join(texts))
+    assert max(sizes) < 2 * min(sizes), "passages too uneven for one chunk each"
+    return max(sizes)
 
 
 def run(script: str, *args: str) -> dict:
@@ -72,10 +80,10 @@ def main() -> None:
     with ollama_server("--dim", str(options.dim)) as url, tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp, "files")
         files.mkdir()
-        write_corpus(files, options.chunks)
+        chunk_size = write_corpus(files, options.chunks)
         anchor = run(STORE_ALONE, url, str(Path(tmp, "anchor.db")), str(options.chunks),
                      str(options.dim))
-        measured = run(INGEST, url, str(Path(tmp, "kb.db")), str(files))
+        measured = run(INGEST, url, str(Path(tmp, "kb.db")), str(files), str(chunk_size))
     print(f"peak memory, ingest of {measured['chunks']} chunks ({options.dim}-d) from "
           f"{options.chunks // 100} files in {measured['seconds']:.0f} s: "
           f"{measured['peak_mb']:.0f} MB (goal < 1024 MB)")

@@ -168,8 +168,9 @@ def search(
                                    help="How many chunks.")] = 5,
     filter: Annotated[list[str], typer.Option(
         "--filter", "-f", help="KEY=VALUE, KEY>=N, ... or a JSON object (repeatable).")] = [],
-    mode: Annotated[SearchChoice, typer.Option(help="dense, or hybrid (dense + BM25).")] = (
-        "dense"),
+    mode: Annotated[Optional[SearchChoice], typer.Option(
+        help="hybrid (dense + BM25), dense or lexical (BM25) \\[env: RANKWISE_SEARCH_MODE]",
+    )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
 ) -> None:
     """Search the knowledge base and print the best chunks."""
@@ -178,15 +179,16 @@ def search(
     spec = parse_filters(filter)
 
     def action() -> None:
-        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec, mode=mode.value)
+        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec,
+                                                        mode=mode.value if mode else None)
         if as_json:
             typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
             return
         if not hits:
             typer.echo("No matching chunks.")
         for n, hit in enumerate(hits, start=1):
-            typer.secho(f"[{n}] {hit.score:.3f}  {hit.source}#{hit.chunk_index}  id={hit.id}",
-                        bold=True)
+            typer.secho(f"[{n}] {hit.score:.3f} {hit.scored_by}  {hit.source}#{hit.chunk_index}"
+                        f"  id={hit.id}", bold=True)
             typer.echo(hit.text.strip() + "\n")
 
     _run(ctx, action)
@@ -279,7 +281,7 @@ def evaluate_command(
     rerank: Annotated[list[StrategyChoice], typer.Option(
         help="none, pointwise, listwise, tournament (repeatable).")] = ["none"],
     search: Annotated[list[SearchChoice], typer.Option(
-        help="dense, hybrid (repeatable).")] = ["dense"],
+        help="hybrid, dense, lexical (repeatable).")] = ["dense", "hybrid"],
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -87,6 +87,16 @@ def _tool_passages(messages: list[AnyMessage]) -> list[dict[str, Any]]:
     return []
 
 
+def _absolute_score(passage: dict[str, Any]) -> float:
+    """A passage's score on a scale that does not depend on the other candidates: a hybrid
+    hit's fused score is relative to its pool, so its cosine similarity stands in (0 when
+    only BM25 found it)."""
+    if passage.get("scored_by") != "fused":
+        return passage["score"]
+    dense = passage.get("legs", {}).get("dense")
+    return dense["score"] if dense else 0.0
+
+
 class _Nodes:
     """The graph's node functions, sharing the knowledge base, reranker and chat model."""
 
@@ -138,7 +148,7 @@ class _Nodes:
         """Passages graded at least `min_grade`, or ungraded ones scoring `min_score`."""
         return [p for p in passages
                 if (p["rerank_score"] >= self.min_grade if p.get("rerank_score") is not None
-                    else p["score"] >= self.min_score)]
+                    else _absolute_score(p) >= self.min_score)]
 
     def route(self, state: RagState) -> Literal["relevant or out of rewrites", "search again"]:
         if self.relevant(state.get("passages", [])):
@@ -229,7 +239,8 @@ def build_graph(
     bounds query rewrites when nothing relevant survives (pipeline mode);
     `max_tool_rounds` bounds tool-calling rounds per question (agentic mode). A passage
     counts as relevant when its rerank grade is at least `min_grade` or, ungraded, its
-    score at least `min_score`. Any LangGraph checkpointer keeps conversations per
+    score at least `min_score` (its cosine similarity for a hybrid hit; retrieval follows
+    the knowledge base's `search_mode` setting). Any LangGraph checkpointer keeps conversations per
     `thread_id`.
     """
     choose(mode, GRAPH_MODES, "mode")

@@ -44,6 +44,7 @@ def _reset_ollama(request):
         server.parallel = None
         server.fail_rate = 0.0
         server.busy_seconds = 0.0
+        server.context_length = 8192
         server.embed_models = {"nomic-embed-text": 256}
         server.chat_models = {"llama3.2"}
         server.chat_reply = lambda body: "OK"

@@ -81,6 +81,7 @@ class FakeOllama:
         self.parallel = parallel
         self.faults: dict[str, deque[Fault]] = {}
         self.requests: list[tuple[str, dict]] = []
+        self.context_length = 8192  # what /api/show says of every model
         self.in_flight = 0
         self.max_in_flight = 0
         self.busy_seconds = 0.0  # time spent computing (what a serial server is busy for)
@@ -177,7 +178,7 @@ class FakeOllama:
             if model not in self.embed_models and model not in self.chat_models:
                 return 404, {"error": f'model "{model}" not found'}
             return 200, {"model_info": {"general.architecture": "fake",
-                                        "fake.context_length": 8192}}
+                                        "fake.context_length": self.context_length}}
         if path == "/api/chat":
             if model not in self.chat_models:
                 return 404, {"error": f'model "{model}" not found, try pulling it first'}

@@ -174,6 +174,18 @@ def test_an_unusable_database_directory_is_one_line(settings, tmp_path, cli):
     one_clear_line(cli("--milvus-uri", str(path), "search", "x"), 1, "error:", str(path))
 
 
+def test_a_collection_analysed_for_another_language_is_one_line(filled, cli, monkeypatch):
+    filled.close()  # made with `auto`: English detected and recorded
+    monkeypatch.setenv("RANKWISE_LEXICAL_LANGUAGE", "french")
+    one_clear_line(cli("search", "backups"), 1, "error:", "'english'", "'french'",
+                   "RANKWISE_LEXICAL_LANGUAGE")
+    monkeypatch.setenv("RANKWISE_LEXICAL_LANGUAGE", "klingon")
+    one_clear_line(cli("search", "backups"), 1, "error:", "klingon", "auto, none, arabic")
+    monkeypatch.setenv("RANKWISE_LEXICAL_LANGUAGE", "auto")
+    result = cli("search", "backup", "--mode", "lexical")
+    assert result.exit_code == 0 and "bm25  backups.md" in result.output
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["search", "x", "--mode", "bogus"], ["'bogus' is not one of"]),
     (["ask", "x", "--mode", "bogus"], ["'bogus' is not one of"]),

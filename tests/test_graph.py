@@ -331,3 +331,14 @@ def test_the_drawing_labels_conditions_and_tells_start_from_end(kb, tmp_path, ca
     text = show(graph)
     assert text == to_mermaid(graph)
     assert "apt-get install graphviz" in capsys.readouterr().err
+
+
+def test_the_graph_retrieves_as_the_search_mode_setting_says(settings, model):
+    kb = KnowledgeBase(settings, search_mode="lexical")
+    kb.add_texts(list(FACTS.values()), [{"source": s} for s in FACTS])
+
+    answer = ask("How long are nightly backups kept?",
+                 build_graph(kb, rerank="none", top_n=3, top_k=2))
+
+    assert answer.passages and {p["scored_by"] for p in answer.passages} == {"bm25"}
+    assert answer.passages[0]["source"] == "backups.md"

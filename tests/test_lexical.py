@@ -97,3 +97,52 @@ def test_search_mode_comes_from_the_settings(settings):
     kb = _fill(KnowledgeBase(settings, search_mode="lexical"), ENGLISH)
     assert {h.scored_by for h in kb.search("run", k=2)} == {"bm25"}
     assert {h.scored_by for h in kb.search("run", k=2, mode="dense")} == {"cosine"}
+
+
+def test_the_tools_and_the_retriever_search_as_the_settings_say(settings):
+    kb = _fill(KnowledgeBase(settings, search_mode="lexical"), ENGLISH)
+
+    content = kb.as_tool().invoke(
+        {"type": "tool_call", "id": "1", "name": "retrieve", "args": {"query": "running"}})
+    assert {h["scored_by"] for h in content.artifact["hits"]} == {"bm25"}
+    documents = kb.as_retriever(k=2).invoke("running")
+    assert documents[0].metadata["scored_by"] == "bm25"
+    dense = kb.as_retriever(k=2, search_type="similarity").invoke("running")
+    assert {d.metadata["scored_by"] for d in dense} == {"cosine"}
+
+
+def test_a_collection_made_before_the_analyser_still_searches_and_ingests(settings):
+    """Earlier releases let Milvus analyse the raw `text` field; such a collection keeps
+    working, its BM25 queries sent as typed."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    kb = KnowledgeBase(settings)
+    client = MilvusClient(settings.milvus_uri)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=256)
+    schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    for name in ("source", "chunk_index", "metadata"):
+        schema.add_field(name, {"source": DataType.VARCHAR, "chunk_index": DataType.INT64,
+                                "metadata": DataType.JSON}[name],
+                         **({"max_length": 4096} if name == "source" else {}))
+    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="HNSW", metric_type="COSINE")
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(settings.collection, schema=schema, index_params=index,
+                             properties={"rankwise.embed_model": "nomic-embed-text"})
+    text = "Signing keys rotate every ninety days."
+    client.insert(settings.collection, [{
+        "id": "old", "vector": kb.embedder.embed_documents([text])[0], "text": text,
+        "source": "old.md", "chunk_index": 0, "metadata": {}}])
+    client.close()
+
+    kb = KnowledgeBase(settings, query_prefix="", document_prefix="")  # what it was made with
+    kb.add_texts(["The cafeteria serves soup on Mondays."], [{"source": "new.md"}])
+
+    assert kb.store.analyzer is None
+    assert kb.search("signing keys", k=1, mode="lexical")[0].source == "old.md"
+    assert kb.search("cafeteria soup", k=1, mode="hybrid")[0].source == "new.md"

@@ -168,7 +168,8 @@ def test_the_graph_reranks_with_its_chat_model_unless_given_a_reranker(settings,
 
     assert answer.text == "As the passage says [1]."
     assert answer.citations[0]["source"] == order[-1], "the fake judge put the last first"
-    assert ollama.count("/api/chat") == 0 and ollama.count("/api/show") == 0
+    asked = [body.get("model") for path, body in ollama.requests if path == "/api/show"]
+    assert ollama.count("/api/chat") == 0 and asked == ["nomic-embed-text"]  # its window
 
 
 # ---- prompts and identity -------------------------------------------------------------

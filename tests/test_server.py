@@ -91,8 +91,9 @@ def test_a_server_without_bm25_gets_a_dense_only_collection(milvus_server, setti
     store.flush()
 
     assert store.search([1.0, 0.0, 0.0], 1)[0].source == "a.md"
-    with pytest.raises(StoreError, match="hybrid search is unavailable.*v2.3.5.*mode='dense'"):
-        store.search([1.0, 0.0, 0.0], 1, text="alpha")
+    with pytest.raises(StoreError,
+                       match="BM25 search is unavailable.*v2.3.5.*RANKWISE_SEARCH_MODE=dense"):
+        store.search_lexical("alpha", 1)
     reopened = MilvusStore(on_server, {"model": "m"}, client=MilvusClient(milvus_server))
     assert reopened.dimension == 3 and not reopened.lexical
 

@@ -48,7 +48,7 @@ def test_tool_call_returns_a_tool_message_with_passages_and_hits(shared_kb):
     assert [hit["source"] for hit in message.artifact["hits"]][0] == "doc0.md"
     assert len(message.artifact["hits"]) == 2 and message.artifact["query"] == "rotate signing keys"
     assert set(message.artifact["hits"][0]) == {"id", "text", "score", "source", "chunk_index",
-                                        "metadata"}
+                                                "metadata", "scored_by", "legs"}
     assert f'id="{message.artifact["hits"][1]["id"]}"' in message.content
 
 

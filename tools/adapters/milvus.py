@@ -65,9 +65,10 @@ def _lock_is_held(path: str) -> bool:
 
 
 @contextmanager
-def _quiet_milvus_lite() -> Iterator[None]:
-    """milvus_lite logs a traceback when it cannot start; rankwise says why itself."""
-    logger = logging.getLogger("milvus_lite")
+def _quiet(logger_name: str = "milvus_lite") -> Iterator[None]:
+    """Silence a library's own error log (milvus_lite's traceback when it cannot start,
+    pymilvus's for a failed call) where rankwise says what happened itself."""
+    logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
@@ -110,7 +111,7 @@ def open_client(settings: Settings) -> MilvusClient:
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     database = {"db_name": settings.milvus_db} if settings.milvus_db else {}
     try:
-        with _quiet_milvus_lite():
+        with _quiet():
             return MilvusClient(uri=uri, token=token, **database)
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
@@ -272,14 +273,15 @@ class MilvusStore:
                                          output_field_names=["sparse"]))
             index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
-            self.client.create_collection(
-                self.name, schema=schema, index_params=index, properties=properties)
+            with _quiet("pymilvus.decorators"):  # a writer racing us is expected
+                self.client.create_collection(
+                    self.name, schema=schema, index_params=index, properties=properties)
         except MilvusException as exc:
             if "already exist" in str(exc).lower():  # another writer made it first
                 self._check_existing()
                 self.client.load_collection(self.name)
                 return
-            with _quiet_milvus_lite():
+            with _quiet():
                 if self.client.has_collection(self.name):
                     self.client.drop_collection(self.name)  # nothing half-made is left
             raise StoreError(

@@ -77,8 +77,8 @@ class RetrieveTool(BaseTool):
     """The knowledge base searched."""
     k: int = Field(5, ge=1, le=MAX_K)
     """Passages returned when the call gives no `k`."""
-    mode: SearchMode = "dense"
-    """Dense search, or hybrid (dense fused with BM25)."""
+    mode: SearchMode | None = None
+    """hybrid, dense or lexical (default: the knowledge base's `search_mode` setting)."""
 
     def _run(
         self,
@@ -114,10 +114,10 @@ class KnowledgeBaseRetriever(BaseRetriever):
     """Documents returned."""
     filter: dict[str, Any] | None = None
     """Conditions every document must meet (see `rankwise.tools.FilterSpec`)."""
-    mode: SearchMode = "dense"
-    """Dense search, or hybrid (dense fused with BM25)."""
-    search_type: str = "similarity"
-    """LangChain's name for the search: "similarity" (dense), "hybrid", or
+    mode: SearchMode | None = None
+    """hybrid, dense or lexical (default: the knowledge base's `search_mode` setting)."""
+    search_type: str | None = None
+    """LangChain's name for the search, when given: "similarity" (dense), "hybrid", or
     "similarity_score_threshold" (dense, dropping scores below `score_threshold`)."""
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     """LangChain's search arguments: `k`, `filter`, `score_threshold`."""
@@ -129,10 +129,10 @@ class KnowledgeBaseRetriever(BaseRetriever):
                 "search_type 'mmr' is not supported: rankwise diversifies and orders with an "
                 "LLM rerank (Reranker / the rerank tool); use 'similarity', 'hybrid' or "
                 "'similarity_score_threshold'")
-        choose(self.search_type, get_args(SearchType), "search_type")
         self._check_kwargs(self.search_kwargs, "search_kwargs")
-        if self.search_type == "hybrid":
-            self.mode = "hybrid"
+        if self.search_type is not None:
+            choose(self.search_type, get_args(SearchType), "search_type")
+            self.mode = "hybrid" if self.search_type == "hybrid" else "dense"
         return self
 
     @staticmethod
