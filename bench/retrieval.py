@@ -43,8 +43,9 @@ def convex(lexical_weight: float) -> Fusion:
     """rankwise's fusion with another BM25 share."""
     def fused(dense: Sequence[Hit], lexical: Sequence[Hit]) -> list[str]:
         weights = {"dense": 1 - lexical_weight, "lexical": lexical_weight}
-        hits = fuse({"dense": dense, "lexical": lexical}, weights, len(dense) + len(lexical))
-        return [h.id for h in hits]
+        lists = {"dense": [(h.id, h.score) for h in dense],
+                 "lexical": [(h.id, h.score) for h in lexical]}
+        return [f.id for f in fuse(lists, weights, len(dense) + len(lexical))]
     return fused
 
 

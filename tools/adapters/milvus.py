@@ -133,12 +133,14 @@ def open_client(settings: Settings) -> MilvusClient:
             "permissions, or set RANKWISE_MILVUS_URI to another path") from exc
 
 
+def _score(row: dict[str, Any], scored_by: ScoreKind) -> float:
+    score = float(row.get("distance", 0.0))
+    return abs(score) if scored_by == "bm25" else score  # Milvus Lite negates BM25 scores
+
+
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
     entity = row.get("entity", row)
-    score = float(row.get("distance", 0.0))
-    if scored_by == "bm25":  # never negative; Milvus Lite reports it negated
-        score = abs(score)
-    return Hit(id=row["id"], text=entity["text"], score=score,
+    return Hit(id=row["id"], text=entity["text"], score=_score(row, scored_by),
                source=entity["source"], chunk_index=int(entity.get("chunk_index", 0)),
                metadata=entity.get("metadata") or {}, scored_by=scored_by)
 
@@ -374,19 +376,22 @@ class MilvusStore:
 
     def search(self, vector: list[float], k: int, expr: str = "") -> list[Hit]:
         """The `k` chunks whose vectors are nearest to `vector` (cosine), best first."""
-        if self.dimension is None:
-            return []
-        self.check_dimension(len(vector))
-        results = self.client.search(
-            self.name, data=[vector], anns_field="vector", limit=k,
-            output_fields=OUTPUT_FIELDS,
-            search_params={"metric_type": "COSINE", "params": {"ef": max(64, k)}},
-            **({"filter": expr} if (expr := self._scoped(expr)) else {}),
-        )
-        return [_hit(row) for row in results[0]]
+        return [_hit(row) for row in self._dense(vector, k, expr, OUTPUT_FIELDS)]
 
     def search_lexical(self, query: str, k: int, expr: str = "") -> list[Hit]:
         """The `k` chunks that best match `query`'s terms (BM25), best first."""
+        return [_hit(row, "bm25") for row in self._lexical(query, k, expr, OUTPUT_FIELDS)]
+
+    def _dense(self, vector: list[float], k: int, expr: str,
+               fields: list[str]) -> list[dict[str, Any]]:
+        if self.dimension is None:
+            return []
+        self.check_dimension(len(vector))
+        return self._search(vector, "vector", {"metric_type": "COSINE",
+                                               "params": {"ef": max(64, k)}}, k, expr, fields)
+
+    def _lexical(self, query: str, k: int, expr: str,
+                 fields: list[str]) -> list[dict[str, Any]]:
         if self.dimension is None:
             return []
         if not self.lexical:
@@ -397,12 +402,14 @@ class MilvusStore:
         terms = self.analyzer.analyze(query) if self.analyzer else query
         if not terms.strip():  # only stopwords or punctuation: nothing BM25 can match
             return []
-        results = self.client.search(
-            self.name, data=[terms], anns_field="sparse", limit=k,
-            output_fields=OUTPUT_FIELDS, search_params={"metric_type": "BM25"},
-            **({"filter": expr} if (expr := self._scoped(expr)) else {}),
-        )
-        return [_hit(row, "bm25") for row in results[0]]
+        return self._search(terms, "sparse", {"metric_type": "BM25"}, k, expr, fields)
+
+    def _search(self, data: str | list[float], field: str, params: dict[str, Any], k: int,
+                expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        expr = self._scoped(expr)
+        return self.client.search(self.name, data=[data], anns_field=field, limit=k,
+                                  output_fields=fields, search_params=params,
+                                  **({"filter": expr} if expr else {}))[0]
 
 
 def _recorded_identity(properties: dict[str, str]) -> dict[str, str] | None:

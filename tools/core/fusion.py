@@ -12,29 +12,39 @@ a weak leg does not drag a strong one down. bench/retrieval.py measures both.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from .vocabulary import Hit, LegScore
+from .vocabulary import LegScore
+
+Scored = tuple[str, float]
+"""A chunk id and its score in one search."""
 
 
-def _normalised(hits: Sequence[Hit]) -> list[float]:
-    if not hits:
+@dataclass(frozen=True)
+class Fused:
+    """A chunk's fused score, and its rank and raw score in each search that found it."""
+
+    id: str
+    score: float
+    legs: dict[str, LegScore]
+
+
+def _normalised(scored: Sequence[Scored]) -> list[float]:
+    if not scored:
         return []
-    low, high = min(h.score for h in hits), max(h.score for h in hits)
-    return [(h.score - low) / (high - low) if high > low else 1.0 for h in hits]
+    low, high = min(s for _, s in scored), max(s for _, s in scored)
+    return [(s - low) / (high - low) if high > low else 1.0 for _, s in scored]
 
 
-def fuse(lists: Mapping[str, Sequence[Hit]], weights: Mapping[str, float],
-         k: int) -> list[Hit]:
-    """The `k` best hits of `lists` (name -> hits, best first) by the weighted sum of their
-    normalised scores; each hit says its rank and raw score in every list that found it."""
+def fuse(lists: Mapping[str, Sequence[Scored]], weights: Mapping[str, float],
+         k: int) -> list[Fused]:
+    """The `k` best chunks of `lists` (name -> (id, score), best first) by the weighted sum
+    of their normalised scores."""
     fused: dict[str, float] = {}
     legs: dict[str, dict[str, LegScore]] = {}
-    first: dict[str, Hit] = {}
-    for name, hits in lists.items():
-        for rank, (hit, norm) in enumerate(zip(hits, _normalised(hits)), 1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + weights[name] * norm
-            legs.setdefault(hit.id, {})[name] = LegScore(rank=rank, score=hit.score)
-            first.setdefault(hit.id, hit)
+    for name, scored in lists.items():
+        for rank, ((chunk, score), norm) in enumerate(zip(scored, _normalised(scored)), 1):
+            fused[chunk] = fused.get(chunk, 0.0) + weights[name] * norm
+            legs.setdefault(chunk, {})[name] = LegScore(rank=rank, score=score)
     best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
-    return [first[i].model_copy(update={"score": fused[i], "scored_by": "fused",
-                                        "legs": legs[i]}) for i in best]
+    return [Fused(i, fused[i], legs[i]) for i in best]

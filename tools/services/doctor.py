@@ -79,8 +79,11 @@ def run_checks(settings: Settings) -> list[Check]:
             "collection", True,
             f"{settings.collection!r} not created yet (`rankwise ingest` makes it)"))
     else:
+        lexical = (f"BM25 terms analysed as {store.analyzer.language!r}" if store.analyzer
+                   else "BM25 on the raw text (made before rankwise analysed it)"
+                   if store.lexical else "no BM25 field")
         detail = (f"{settings.collection!r}: {store.count()} chunks from "
-                  f"{len(store.sources())} sources, {store.dimension} dimensions")
+                  f"{len(store.sources())} sources, {store.dimension} dimensions, {lexical}")
         fits = dimension is None or dimension == store.dimension
         checks.append(Check(
             "collection", fits, detail,

@@ -172,12 +172,23 @@ class KnowledgeBase:
             return store.search_lexical(query, k, expr)
         if mode == "dense":
             return store.search(self.embedder.embed_query(query), k, expr)
-        depth = max(k, self.settings.hybrid_depth)
-        lexical = store.search_lexical(query, depth, expr)  # first: it fails fast on old servers
-        dense = store.search(self.embedder.embed_query(query), depth, expr)
+        return self._hybrid(query, k, expr)
+
+    def _hybrid(self, query: str, k: int, expr: str) -> list[Hit]:
+        """The BM25 search runs beside embedding the query and the dense search; the two
+        rankings are fused."""
+        store, depth = self.store, max(k, self.settings.hybrid_depth)
+        with ThreadPoolExecutor(1, "rankwise-bm25") as beside:
+            lexical_search = beside.submit(store.search_lexical, query, depth, expr)
+            dense = store.search(self.embedder.embed_query(query), depth, expr)
+            lexical = lexical_search.result()
+        found = {hit.id: hit for hit in (*lexical, *dense)}
         weight = self.settings.lexical_weight
-        weights = {"dense": 1.0 - weight, "lexical": weight}
-        return fuse({"dense": dense, "lexical": lexical}, weights, k)
+        fused = fuse({"dense": [(h.id, h.score) for h in dense],
+                      "lexical": [(h.id, h.score) for h in lexical]},
+                     {"dense": 1.0 - weight, "lexical": weight}, k)
+        return [found[f.id].model_copy(update={"score": f.score, "scored_by": "fused",
+                                               "legs": f.legs}) for f in fused]
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored chunks by id, in the order given; unknown ids are left out."""
