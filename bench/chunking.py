@@ -20,7 +20,7 @@ from pathlib import Path
 from _support import ROOT
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
-from rankwise.tools.core.chunking import Chunker, estimate_tokens
+from rankwise.tools.core.chunking import ESTIMATE_MARGIN, Chunker, estimate_tokens
 from rankwise.tools.core.documents import Source
 
 WINDOW = 256
@@ -80,8 +80,8 @@ def main() -> None:
             language, chunk_size=1000, chunk_overlap=150)
         after = Chunker(WINDOW, 32)
         old = [c for _, text in docs for c in before.split_text(text)]
-        # rankwise's own cap for a 256-piece model: 90% of the window, two special tokens
-        capped = Chunker(int(WINDOW * 0.9) - 2, 32)
+        # rankwise's own cap for a 256-piece model with estimated counts, less 2 special tokens
+        capped = Chunker(int(WINDOW * ESTIMATE_MARGIN) - 2, 32)
         new = [c.text for name, text in docs
                for c in capped.split(Source(name, kind, [Document(text)]))]
         describe("1,000 characters (before)", old, kind, count)

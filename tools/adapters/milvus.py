@@ -133,14 +133,12 @@ def open_client(settings: Settings) -> MilvusClient:
             "permissions, or set RANKWISE_MILVUS_URI to another path") from exc
 
 
-def _score(row: dict[str, Any], scored_by: ScoreKind) -> float:
-    score = float(row.get("distance", 0.0))
-    return abs(score) if scored_by == "bm25" else score  # Milvus Lite negates BM25 scores
-
-
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
     entity = row.get("entity", row)
-    return Hit(id=row["id"], text=entity["text"], score=_score(row, scored_by),
+    score = float(row.get("distance", 0.0))
+    if scored_by == "bm25":  # never negative; Milvus Lite reports it negated
+        score = abs(score)
+    return Hit(id=row["id"], text=entity["text"], score=score,
                source=entity["source"], chunk_index=int(entity.get("chunk_index", 0)),
                metadata=entity.get("metadata") or {}, scored_by=scored_by)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -40,8 +40,7 @@ class EmbeddingIdentity:
     document_prefix: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"provider": self.provider, "model": self.model,
-                "query_prefix": self.query_prefix, "document_prefix": self.document_prefix}
+        return asdict(self)
 
 
 class GuardedEmbeddings(Embeddings):
