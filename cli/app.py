@@ -107,7 +107,12 @@ def _run(ctx: typer.Context, action) -> Any:
     except (RankwiseError, FileNotFoundError) as exc:
         _fail(str(exc))
     except ValidationError as exc:
-        _fail("invalid setting: " + "; ".join(e["msg"] for e in exc.errors()))
+        _fail("invalid setting: " + "; ".join(map(_setting_error, exc.errors())))
+
+
+def _setting_error(error: Any) -> str:
+    """One settings error, named by the variable that sets it (RANKWISE_SEARCH_MODE: ...)."""
+    return (f"RANKWISE_{str(error['loc'][0]).upper()}: " if error["loc"] else "") + error["msg"]
 
 
 @app.callback()

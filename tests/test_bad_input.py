@@ -180,7 +180,8 @@ def test_a_collection_analysed_for_another_language_is_one_line(filled, cli, mon
     one_clear_line(cli("search", "backups"), 1, "error:", "'english'", "'french'",
                    "RANKWISE_LEXICAL_LANGUAGE")
     monkeypatch.setenv("RANKWISE_LEXICAL_LANGUAGE", "klingon")
-    one_clear_line(cli("search", "backups"), 1, "error:", "klingon", "auto, none, arabic")
+    one_clear_line(cli("search", "backups"), 1, "error:", "RANKWISE_LEXICAL_LANGUAGE:",
+                   "klingon", "auto, none, arabic")
     monkeypatch.setenv("RANKWISE_LEXICAL_LANGUAGE", "auto")
     result = cli("search", "backup", "--mode", "lexical")
     assert result.exit_code == 0 and "bm25  backups.md" in result.output
