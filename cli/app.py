@@ -144,8 +144,8 @@ def ingest(
     exclude: Annotated[list[str], typer.Option("--exclude", "-x",
                                                help="Glob of files to skip (repeatable).")] = [],
     prune: Annotated[bool, typer.Option(help="Remove chunks of files no longer there.")] = False,
-    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk.")] = None,
-    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap in characters.")] = None,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Tokens per chunk.")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap in tokens.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Chunk, embed and store files; unchanged files cost nothing on a re-run."""

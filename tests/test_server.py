@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -101,8 +102,7 @@ def test_a_server_without_bm25_gets_a_dense_only_collection(milvus_server, setti
 class FailingIndex(MilvusClient):
     """Creating the collection succeeds, its index then fails, as on Milvus 2.3 with BM25."""
 
-    def create_collection(self, name, *args, **kwargs):
-        super().create_collection(name, *args, **kwargs)
+    def create_index(self, *args, **kwargs):
         raise MilvusException(message="create index on 104 field is not supported")
 
 
@@ -114,6 +114,43 @@ def test_a_failed_creation_leaves_nothing_behind(milvus_server, settings):
         store.ensure(3)
 
     assert not MilvusClient(milvus_server).has_collection("broken")
+
+
+class SlowIndex(MilvusClient):
+    """A writer that stops between creating the collection and indexing it."""
+
+    def __init__(self, uri: str, created: threading.Event) -> None:
+        super().__init__(uri)
+        self.created = created
+
+    def create_index(self, *args, **kwargs):
+        self.created.set()
+        time.sleep(1.5)
+        super().create_index(*args, **kwargs)
+
+
+def row(name: str) -> dict:
+    return {"id": name, "vector": [1.0, 0.0, 0.0], "text": f"note {name}", "source": f"{name}.md",
+            "chunk_index": 0, "metadata": {}}
+
+
+def test_a_writer_that_finds_the_collection_half_made_waits_for_its_index(milvus_server,
+                                                                          settings):
+    on_server = settings.updated(milvus_uri=milvus_server, collection="half_made")
+    created = threading.Event()
+    first = MilvusStore(on_server, {"model": "m"}, client=SlowIndex(milvus_server, created))
+    making = threading.Thread(target=first.ensure, args=(3, ["note"]))
+    making.start()
+    assert created.wait(30)
+
+    second = MilvusStore(on_server, {"model": "m"}, client=MilvusClient(milvus_server))
+    second.insert([row("second")])  # created already, not yet indexed: waits, then writes
+    making.join()
+    first.insert([row("first")])
+    second.flush()
+
+    assert {hit.source for hit in second.search([1.0, 0.0, 0.0], 5)} == {"first.md",
+                                                                          "second.md"}
 
 
 def test_tenants_share_a_collection_and_see_only_their_own(settings, milvus_server):

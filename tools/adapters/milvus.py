@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from ..core.analysis import ANALYZER_VERSION, AUTO, LexicalAnalyzer, detect_language
 from ..core.errors import (
@@ -35,6 +36,7 @@ LEGACY_MODEL_PROPERTY = "rankwise.embed_model"  # collections made before identi
 OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
 _QUERY_BATCH = 1000
 _QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
+_CREATION_WAIT = 30.0  # seconds another writer gets to finish making a collection
 
 
 class _NoSessionTsWarning(logging.Filter):
@@ -75,6 +77,17 @@ def _quiet(logger_name: str = "milvus_lite") -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    """Whether `condition` holds now or within _CREATION_WAIT seconds, asked with backoff."""
+    try:
+        with _quiet("pymilvus.decorators"):
+            return Retrying(retry=retry_if_result(lambda holds: not holds),
+                            stop=stop_after_delay(_CREATION_WAIT),
+                            wait=wait_exponential(multiplier=0.05, max=1.0))(condition)
+    except RetryError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -166,8 +179,7 @@ class MilvusStore:
         # analysed text itself (Milvus's standard analyzer reads the raw text).
         self.analyzer: LexicalAnalyzer | None = None
         if self.client.has_collection(self.name):
-            self._check_existing()
-            self.client.load_collection(self.name)
+            self._adopt()
 
     def close(self) -> None:
         """Close the connection; a Milvus Lite file is unlocked for other processes."""
@@ -274,21 +286,35 @@ class MilvusStore:
             index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         try:
             with _quiet("pymilvus.decorators"):  # a writer racing us is expected
-                self.client.create_collection(
-                    self.name, schema=schema, index_params=index, properties=properties)
+                self.client.create_collection(self.name, schema=schema, properties=properties)
+        except MilvusException as exc:  # nothing was made; mostly another writer was first
+            self._adopt(failure=exc)
+            return
+        try:
+            self.client.create_index(self.name, index)
+            self.client.load_collection(self.name)
         except MilvusException as exc:
-            if "already exist" in str(exc).lower():  # another writer made it first
-                self._check_existing()
-                self.client.load_collection(self.name)
-                return
             with _quiet():
-                if self.client.has_collection(self.name):
-                    self.client.drop_collection(self.name)  # nothing half-made is left
+                self.client.drop_collection(self.name)  # nothing half-made is left
             raise StoreError(
                 f"cannot create collection {self.name!r} on {self.capabilities.describe()}: "
                 f"{exc}; nothing was left behind") from exc
         self.lexical = lexical
         self.analyzer = analyzer if lexical else None
+
+    def _adopt(self, failure: MilvusException | None = None) -> None:
+        """Use the collection as it stands once its maker has finished it (another process
+        may be between creating and indexing it). `failure` is our own attempt to create
+        it, reported if no collection appears."""
+        if not _eventually(lambda: self.client.has_collection(self.name)):
+            raise StoreError(f"cannot create collection {self.name!r} on "
+                             f"{self.capabilities.describe()}: {failure}") from failure
+        self._check_existing()
+        if not _eventually(lambda: bool(self.client.list_indexes(self.name, "vector"))):
+            raise StoreError(
+                f"collection {self.name!r} has no vector index: whatever made it stopped "
+                "half-way; drop it (MilvusClient.drop_collection) or use another collection "
+                "(RANKWISE_COLLECTION), and ingest again")
         self.client.load_collection(self.name)
 
     # ---- writes -------------------------------------------------------------------
