@@ -288,7 +288,9 @@ class MilvusStore:
             with _quiet("pymilvus.decorators"):  # a writer racing us is expected
                 self.client.create_collection(self.name, schema=schema, properties=properties)
         except MilvusException as exc:  # nothing was made; mostly another writer was first
-            self._adopt(failure=exc)
+            if not _eventually(lambda: self.client.has_collection(self.name)):
+                raise self._not_created(exc) from exc
+            self._adopt()
             return
         try:
             self.client.create_index(self.name, index)
@@ -296,19 +298,18 @@ class MilvusStore:
         except MilvusException as exc:
             with _quiet():
                 self.client.drop_collection(self.name)  # nothing half-made is left
-            raise StoreError(
-                f"cannot create collection {self.name!r} on {self.capabilities.describe()}: "
-                f"{exc}; nothing was left behind") from exc
+            raise self._not_created(exc) from exc
+        self.dimension = dimension
         self.lexical = lexical
         self.analyzer = analyzer if lexical else None
 
-    def _adopt(self, failure: MilvusException | None = None) -> None:
-        """Use the collection as it stands once its maker has finished it (another process
-        may be between creating and indexing it). `failure` is our own attempt to create
-        it, reported if no collection appears."""
-        if not _eventually(lambda: self.client.has_collection(self.name)):
-            raise StoreError(f"cannot create collection {self.name!r} on "
-                             f"{self.capabilities.describe()}: {failure}") from failure
+    def _not_created(self, exc: MilvusException) -> StoreError:
+        return StoreError(f"cannot create collection {self.name!r} on "
+                          f"{self.capabilities.describe()}: {exc}; nothing was left behind")
+
+    def _adopt(self) -> None:
+        """Use the existing collection once its maker has finished it (another process
+        may be between creating and indexing it)."""
         self._check_existing()
         if not _eventually(lambda: bool(self.client.list_indexes(self.name, "vector"))):
             raise StoreError(
