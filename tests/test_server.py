@@ -14,7 +14,7 @@ import pytest
 from judges import Judge, ScriptedModel
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
-from rankwise.tools import KnowledgeBase, StoreError
+from rankwise.tools import DimensionMismatchError, KnowledgeBase, StoreError
 from rankwise.tools.adapters.milvus import MilvusStore
 
 
@@ -151,6 +151,17 @@ def test_a_writer_that_finds_the_collection_half_made_waits_for_its_index(milvus
 
     assert {hit.source for hit in second.search([1.0, 0.0, 0.0], 5)} == {"first.md",
                                                                           "second.md"}
+
+
+def test_a_writer_that_loses_the_race_is_held_to_the_winners_dimension(milvus_server,
+                                                                        settings):
+    on_server = settings.updated(milvus_uri=milvus_server, collection="raced_dimension")
+    winner, loser = (MilvusStore(on_server, {"model": "m"}, client=MilvusClient(milvus_server))
+                     for _ in range(2))  # both opened before the collection exists
+
+    winner.ensure(3)
+    with pytest.raises(DimensionMismatchError, match="stores 3-d vectors.*produces 4-d"):
+        loser.ensure(4)
 
 
 def test_tenants_share_a_collection_and_see_only_their_own(settings, milvus_server):

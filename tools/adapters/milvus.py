@@ -237,9 +237,8 @@ class MilvusStore:
     def ensure(self, dimension: int, texts: Sequence[str] = ()) -> None:
         """Create the collection for `dimension`-d vectors, or check that it fits them; a
         new collection's lexical language (setting `auto`) is detected from `texts`."""
-        if self.dimension is None:
+        if self.dimension is None:  # sets it: ours, or a racing writer's collection's
             self._create(dimension, texts)
-            self.dimension = dimension
         self.check_dimension(dimension)
 
     def check_dimension(self, dimension: int) -> None:
