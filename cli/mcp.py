@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -20,13 +22,23 @@ from langchain_core.tools import BaseTool
 from mcp.server.lowlevel import Server
 
 SERVER_NAME = "rankwise"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def build_server(tools: Sequence[BaseTool]) -> Server:
     """An MCP server whose tools are `tools`, called the LangChain way (ToolCall in,
-    ToolMessage out): content to the model, artifact as structured content."""
+    ToolMessage out): content to the model, artifact as structured content.
+
+    Each client (MCP session) is a conversation owner of its own: the tools receive it as
+    `configurable.conversation_owner`, so a conversation id one client names is never
+    another client's conversation."""
     server: Server = Server(SERVER_NAME)
     by_name = {tool.name: tool for tool in tools}
+    owners: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+    def owner() -> str:
+        session = server.request_context.session
+        return owners.setdefault(session, uuid.uuid4().hex)
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
@@ -37,8 +49,10 @@ def build_server(tools: Sequence[BaseTool]) -> Server:
     @server.call_tool(validate_input=False)  # the tool's own schema validates, with its words
     async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
         tool = by_name[name]
-        message = await tool.ainvoke({"name": name, "args": arguments,
-                                      "id": f"mcp_{uuid.uuid4().hex[:16]}", "type": "tool_call"})
+        message = await tool.ainvoke(
+            {"name": name, "args": arguments, "id": f"mcp_{uuid.uuid4().hex[:16]}",
+             "type": "tool_call"},
+            {"configurable": {"conversation_owner": owner()}})
         text = [types.TextContent(type="text", text=message.text)]
         artifact = getattr(message, "artifact", None)
         return (text, artifact) if isinstance(artifact, dict) else text
@@ -54,16 +68,63 @@ async def serve_stdio(server: Server) -> None:
         await server.run(read, write, server.create_initialization_options())
 
 
-def http_app(server: Server, token: str | None = None) -> Any:
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(host: str, port: int) -> Any:
+    """The SDK's DNS-rebinding protection for a server bound to `host`: on loopback, only
+    requests naming a loopback host (and, from a browser, a loopback origin) are served,
+    so a web page cannot reach the server through a name that resolves to 127.0.0.1.
+    Elsewhere the bearer token guards the server (`check_exposure`)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if not is_loopback(host):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:{port}" for name in LOOPBACK_NAMES],
+        allowed_origins=[f"{scheme}://{name}:*" for scheme in ("http", "https")
+                         for name in LOOPBACK_NAMES])
+
+
+def check_token(token: str | None) -> str | None:
+    """`token` if it can authenticate anyone; None when none is set. An empty or blank
+    token is an error, never a silent "no authentication"."""
+    if token is None:
+        return None
+    if not token.strip():
+        raise ValueError("the MCP token (--token or RANKWISE_MCP_TOKEN) is empty: set it to a "
+                         "secret, or unset it to serve without one on 127.0.0.1")
+    return token.strip()
+
+
+def check_exposure(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse to serve a non-loopback address without a token, unless `insecure`."""
+    if token is None and not insecure and not is_loopback(host):
+        raise ValueError(f"serving on {host} lets other machines use the knowledge base: "
+                         "set a token (--token or RANKWISE_MCP_TOKEN), bind to 127.0.0.1, or "
+                         "pass --insecure if the network is trusted")
+
+
+def http_app(server: Server, token: str | None = None, security: Any = None) -> Any:
     """A Starlette app serving `server` at /mcp over streamable HTTP; with `token`, every
-    request must carry `Authorization: Bearer <token>`."""
+    request must carry `Authorization: Bearer <token>`; `security` is the SDK's
+    `TransportSecuritySettings` (see `transport_security`)."""
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     # Plain JSON replies to calls: no server-sent-event framing for a one-shot answer.
-    sessions = StreamableHTTPSessionManager(app=server, json_response=True)
+    sessions = StreamableHTTPSessionManager(app=server, json_response=True,
+                                            security_settings=security)
 
     class Endpoint:  # an ASGI app: Route serves /mcp itself, without a redirect to /mcp/
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -84,9 +145,11 @@ def http_app(server: Server, token: str | None = None) -> Any:
 
 
 def _authorized(scope: dict, token: str) -> bool:
+    """`Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235)."""
     headers = dict(scope.get("headers") or [])
-    given = headers.get(b"authorization", b"").decode("latin-1")
-    return hmac.compare_digest(given, f"Bearer {token}")
+    scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
 
 
 def parse_address(address: str) -> tuple[str, int]:

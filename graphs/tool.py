@@ -6,11 +6,13 @@ No `from __future__ import annotations`, for the reason given in `rankwise.tools
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict
 
 from .answering import ask
+from .conversations import conversation_lock
 
 
 class AskInput(BaseModel):
@@ -46,9 +48,20 @@ class AskKnowledgeBaseTool(BaseTool):
 
     def _run(
         self, question: str, conversation: str | None = None,
-        run_manager: CallbackManagerForToolRun | None = None
+        run_manager: CallbackManagerForToolRun | None = None,
+        *,
+        config: RunnableConfig,  # injected by LangChain: annotated exactly so
     ) -> tuple[str, dict[str, Any]]:
-        answer = ask(question, self.graph, thread_id=conversation or self.thread_id)
+        thread = conversation or self.thread_id
+        if thread is None:
+            answer = ask(question, self.graph)
+        else:
+            # A host serving several clients names each one's `conversation_owner` (the
+            # MCP server does): a conversation id is then private to the client using it.
+            owner = (config.get("configurable") or {}).get("conversation_owner")
+            thread = f"{owner}/{thread}" if owner else thread
+            with conversation_lock(thread):  # one question at a time per conversation
+                answer = ask(question, self.graph, thread_id=thread)
         sources = "\n".join(f"[{c['n']}] {c['source']} (id {c['id']})"
                             for c in answer.citations)
         content = answer.text + (f"\n\nSources:\n{sources}" if sources else "")

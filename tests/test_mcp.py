@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -147,3 +148,94 @@ async def test_langchain_mcp_adapters_load_the_tools_into_a_langgraph_agent(serv
     tool_message = next(m for m in state["messages"] if m.type == "tool")
     assert tool_message.name == "retrieve" and "backups.md" in str(tool_message.content)
     assert state["messages"][-1].content == "From the documents [1]."
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "probe", "version": "0"}}}
+JSON_HEADERS = {"Accept": "application/json, text/event-stream",
+                "Content-Type": "application/json"}
+
+
+def start_http(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "rankwise.cli.app", "mcp", "--http",
+                                str(port), *args], env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return process, url
+        except httpx.TransportError:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.2)
+    raise AssertionError("rankwise mcp did not start")
+
+
+def test_a_web_page_cannot_reach_a_local_server_through_dns_rebinding(served):
+    process, url = start_http({k: v for k, v in served.items() if k != "RANKWISE_MCP_TOKEN"})
+    port = url.split(":")[2].split("/")[0]
+    try:
+        rebound = httpx.post(url, json=INITIALIZE, headers={
+            **JSON_HEADERS, "Host": f"attacker.example:{port}",
+            "Origin": f"http://attacker.example:{port}"})
+        foreign_page = httpx.post(url, json=INITIALIZE, headers={
+            **JSON_HEADERS, "Origin": "http://attacker.example"})
+        local = httpx.post(url, json=INITIALIZE, headers=JSON_HEADERS)
+        local_page = httpx.post(url, json=INITIALIZE, headers={
+            **JSON_HEADERS, "Origin": "http://localhost:6274"})
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert (rebound.status_code, foreign_page.status_code) == (421, 403)
+    assert (local.status_code, local_page.status_code) == (200, 200)
+
+
+def test_the_bearer_scheme_is_case_insensitive(http_server):
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        answer = httpx.post(http_server, json=INITIALIZE,
+                            headers={**JSON_HEADERS, "Authorization": f"{scheme} s3cret"})
+        assert answer.status_code == 200, scheme
+    for wrong in ("Bearer", "Basic s3cret", "Bearers3cret", "Bearer s3cret2", "s3cret"):
+        answer = httpx.post(http_server, json=INITIALIZE,
+                            headers={**JSON_HEADERS, "Authorization": wrong})
+        assert answer.status_code == 401, wrong
+
+
+@pytest.mark.parametrize(("env", "args", "words"), [
+    ({"RANKWISE_MCP_TOKEN": ""}, [], "token (--token or RANKWISE_MCP_TOKEN) is empty"),
+    ({"RANKWISE_MCP_TOKEN": "   "}, [], "is empty"),
+    ({}, ["--token", ""], "is empty"),
+    ({}, ["--http", "0.0.0.0:8765"], "set a token"),
+])
+def test_a_token_that_is_no_token_and_an_open_address_are_refused(served, env, args, words):
+    command = [sys.executable, "-m", "rankwise.cli.app", "mcp", *args]
+    if "--http" not in args:
+        command += ["--http", str(free_port())]
+    result = subprocess.run(command, env={**served, **env}, capture_output=True, text=True,
+                            timeout=60)
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.stderr).split())  # typer's usage box
+    assert result.returncode == 2 and words in said, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_clients_never_read_each_others_conversations(http_server, ollama):
+    headers = {"Authorization": "Bearer s3cret"}
+
+    async def ask(question: str, conversation: str = "team"):
+        async with streamablehttp_client(http_server, headers=headers) as (read, write, _), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            return await session.call_tool("ask_knowledge_base", {
+                "question": question, "conversation": conversation})
+
+    first = await ask("My account PIN is 4321. How long are backups kept?")
+    assert not first.isError
+    ollama.requests.clear()
+
+    second = await ask("And what did I say before?")
+
+    assert second.structuredContent["standalone"] == "And what did I say before?"
+    prompts = str([body for path, body in ollama.requests if path == "/api/chat"])
+    assert "what did I say before" in prompts and "4321" not in prompts
