@@ -98,13 +98,25 @@ class RankedHit(Hit):
     reason: str | None = None
 
 
-_FENCE = re.compile(r"<(/?)(passage)", re.I)
+def _fence_pattern(word: str) -> re.Pattern[str]:
+    """`<word` or `</word` as a reader sees it: any letter case, fullwidth forms, angle
+    bracket look-alikes, and blanks or invisible characters between the parts."""
+    invisible = "[\\s\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]*"
+    letters = invisible.join(
+        f"[{c}{c.upper()}{chr(ord(c) - 0x61 + 0xFF41)}{chr(ord(c) - 0x61 + 0xFF21)}]"
+        for c in word)
+    return re.compile(f"[<\uff1c\ufe64\u2329\u3008\u27e8]{invisible}"
+                      f"(?:[/\uff0f\u2215\u2044]{invisible})?{letters}")
+
+
+_FENCE = _fence_pattern("passage")
 
 
 def fence(text: str) -> str:
     """Passage text that can neither close its fence nor open another: `<passage` and
-    `</passage` inside it are escaped."""
-    return _FENCE.sub(r"&lt;\1\2", text)
+    `</passage` inside it, in any disguise (`</ passage>`, fullwidth `＜／passage`,
+    zero-width characters between the letters), have their bracket escaped as `&lt;`."""
+    return _FENCE.sub(lambda match: "&lt;" + match.group()[1:], text)
 
 
 def format_hits(hits: Sequence[Hit]) -> str:

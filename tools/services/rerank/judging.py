@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from ...core.vocabulary import Hit
+from ...core.vocabulary import Hit, fence
 from .calls import ChatCaller, Reply, truncate
 from .parsing import (
     expected_grade,
@@ -52,7 +52,7 @@ class Judge:
         """Grade one passage 0-3 (continuous when the model gives log-probabilities)."""
         limit = self.caller.passage_chars(1, _PROMPT_OVERHEAD_TOKENS + 64)
         messages = self.prompts.pointwise.format_messages(
-            query=self.query, passage=truncate(self.hits[position].text, limit),
+            query=self.query, passage=fence(truncate(self.hits[position].text, limit)),
             answer_format=GRADE_AND_REASON if self.with_reasons else GRADE_ONLY,
         )
         reply = await self.caller.chat(messages, max_tokens=64 if self.with_reasons else 4,
