@@ -43,6 +43,7 @@ def _reset_ollama(request):
         server.max_in_flight = 0
         server.parallel = None
         server.fail_rate = 0.0
+        server.poisoned = ""
         server.busy_seconds = 0.0
         server.context_length = 8192
         server.embed_models = {"nomic-embed-text": 256}

@@ -87,6 +87,7 @@ class FakeOllama:
         self.busy_seconds = 0.0  # time spent computing (what a serial server is busy for)
         self.spans: list[tuple[float, float]] = []  # (start, end) of each request's work
         self.fail_rate = 0.0  # this share of embedding requests answers 503, at random
+        self.poisoned = ""  # a text containing this always gets a NaN vector ("": none)
         self._chance = random.Random(0)
         # Answers chat requests: a string, or {"content": str, "logprobs": [...],
         # "tool_calls": [(name, arguments), ...]}.
@@ -173,7 +174,7 @@ class FakeOllama:
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             dim = self.embed_models[model]
             return 200, {"model": model,
-                         "embeddings": [bag_of_words_vector(t, dim) for t in texts]}
+                         "embeddings": [self._vector(t, dim) for t in texts]}
         if path == "/api/show":
             if model not in self.embed_models and model not in self.chat_models:
                 return 404, {"error": f'model "{model}" not found'}
@@ -193,11 +194,16 @@ class FakeOllama:
             return 200, self._openai_embeddings(model, body)
         return 404, {"error": f"unknown path {path}"}
 
+    def _vector(self, text: str, dim: int) -> list[float]:
+        if self.poisoned and self.poisoned in text:
+            return [math.nan] * dim
+        return bag_of_words_vector(text, dim)
+
     def _openai_embeddings(self, model: str, body: dict) -> dict:
         """Ollama's OpenAI-compatible /v1/embeddings: floats, or base64 float32 (the
         openai SDK's default)."""
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        vectors = [bag_of_words_vector(t, self.embed_models[model]) for t in texts]
+        vectors = [self._vector(t, self.embed_models[model]) for t in texts]
         as_base64 = body.get("encoding_format") == "base64"
         data = [{"object": "embedding", "index": n,
                  "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()

@@ -12,6 +12,7 @@ model clients are imported only when a command needs them.
 
 from .core.errors import (
     AnalyzerMismatchError,
+    CollectionNotFoundError,
     DimensionMismatchError,
     EmptyQueryError,
     FilterError,
@@ -26,6 +27,8 @@ from .core.errors import (
     RankwiseError,
     StoreError,
     StoreLockedError,
+    StoreUnavailableError,
+    UnreadableFileError,
 )
 from .core.lazy import lazy_exports
 
@@ -63,6 +66,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "AnalyzerMismatchError",
+    "CollectionNotFoundError",
     "DimensionMismatchError",
     "EmptyQueryError",
     "FilterError",
@@ -77,5 +81,7 @@ __all__ = [
     "RankwiseError",
     "StoreError",
     "StoreLockedError",
+    "StoreUnavailableError",
+    "UnreadableFileError",
     *_LAZY,
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from .documents import Source
+from .documents import MAX_TEXT_BYTES, Source
 
 TokenCounter = Callable[[str], int]
 """How many tokens the embedding model makes of a text (special tokens not counted)."""
@@ -105,7 +105,7 @@ class Chunker:
         chunks: list[Chunk] = []
         for document in source.documents:
             metadata = {k: v for k, v in document.metadata.items() if k != "source"}
-            for text in splitter.split_text(document.page_content):
+            for text in _within_bytes(splitter.split_text(document.page_content)):
                 if text.strip():
                     index = len(chunks)
                     chunks.append(
@@ -114,3 +114,16 @@ class Chunker:
                               dict(metadata))
                     )
         return chunks
+
+
+def _within_bytes(texts: list[str], limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """`texts`, any text over `limit` UTF-8 bytes cut into pieces that fit (a run of
+    spaces or symbols that counts no tokens can make a chunk of any length)."""
+    fitted: list[str] = []
+    for text in texts:
+        while len(text.encode("utf-8")) > limit:
+            cut = len(text.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+            fitted.append(text[:cut])
+            text = text[cut:]
+        fitted.append(text)
+    return fitted

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import hashlib
+import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 from langchain_core.documents import Document
+
+from .errors import UnreadableFileError
 
 KINDS = {
     ".txt": "text",
@@ -23,10 +28,10 @@ KINDS = {
     ".pdf": "pdf",
 }
 _BINARY_SNIFF = 8192
-
-
-class UnreadableFileError(Exception):
-    """A file that cannot be ingested; the message says why and what to do."""
+MAX_TEXT_BYTES = 65_535
+"""The most UTF-8 bytes a stored text field holds (Milvus's VARCHAR limit)."""
+MAX_SOURCE_BYTES = 4_096
+"""The most UTF-8 bytes of a source name."""
 
 
 @dataclass
@@ -38,32 +43,85 @@ class Source:
     documents: list[Document] = field(default_factory=list)
 
 
+@dataclass
+class Discovery:
+    """The files found to ingest, and what was passed over, each with its reason."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
 def discover(
     paths: Sequence[str | os.PathLike],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-) -> list[Path]:
-    """Files under `paths`, recursively, filtered by glob patterns, in a stable order.
+) -> Discovery:
+    """Regular files under `paths`, recursively, filtered by glob patterns, in a stable
+    order; what cannot be read (a folder without permission, a symlink loop, a FIFO or
+    device, a name that is not UTF-8) is passed over with its reason.
 
     Directories contribute the file types rankwise reads; a file named explicitly
     is always taken. Patterns match the path relative to the directory given, or the name.
     """
     found: dict[Path, None] = {}
+    skipped: list[str] = []
+
+    def take(file: Path) -> None:
+        if (problem := _not_ingestible(file)) is None:
+            found[_absolute(file)] = None
+        else:
+            skipped.append(f"{_printable(file)}: {problem}")
+
     for raw in paths:
         path = Path(raw)
-        if path.is_file():
-            found[_absolute(path)] = None
-            continue
-        if not path.is_dir():
-            raise FileNotFoundError(f"no such file or directory: {path}")
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                file = Path(root, name)
-                relative = file.relative_to(path).as_posix()
-                if _selected(relative, name, include, exclude):
-                    found[_absolute(file)] = None
-    return list(found)
+        if path.is_dir():
+            def unreadable(error: OSError) -> None:
+                skipped.append(f"{_printable(Path(error.filename))}: cannot read this folder "
+                               f"({error.strerror}); its files were left as they are")
+
+            for root, dirs, files in os.walk(path, onerror=unreadable):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    file = Path(root, name)
+                    if _selected(file.relative_to(path).as_posix(), name, include, exclude):
+                        take(file)
+        elif os.path.lexists(path):
+            take(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {_printable(path)}")
+    return Discovery(list(found), skipped)
+
+
+def exists(path: str) -> bool:
+    """False only when `path` is certainly gone: nothing, or no folder, at that place.
+    A path that cannot be checked (a folder without permission, a symlink loop) exists."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _printable(path: Path) -> str:
+    """A path as text even when its name is not UTF-8 (undecodable bytes as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _not_ingestible(file: Path) -> str | None:
+    """Why `file` cannot be ingested before it is read, or None."""
+    try:
+        os.fsencode(file).decode("utf-8")
+    except UnicodeDecodeError:
+        return "its name is not UTF-8; rename it (for example with convmv -t utf8)"
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device is never read)"
+    return None
 
 
 def _absolute(path: Path) -> Path:
@@ -92,8 +150,10 @@ def load_file(path: Path) -> Source:
     name = _absolute(path).as_posix()
     if kind == "pdf":
         return Source(name, kind, _read_pdf(path))
-    text = _decode(path)
+    text, encoding = _decode(path)
     metadata: dict = {"file_type": kind}
+    if encoding not in ("utf-8", "utf-8-sig"):
+        metadata["encoding"] = encoding
     if kind == "html":
         title, text = html_to_text(text)
         if title:
@@ -101,17 +161,37 @@ def load_file(path: Path) -> Source:
     return Source(name, kind, [Document(page_content=text, metadata=metadata)])
 
 
-def _decode(path: Path) -> str:
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+# Encodings a detector tells apart reliably: multi-byte ones, whose byte patterns rarely
+# decode by chance. A single-byte guess (cp1250 or cp1252?) is only named, never trusted.
+_DETECTED = frozenset({"gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950",
+                       "cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_kr", "cp949",
+                       "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be"})
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    """The file's text and its encoding: a byte-order mark's, UTF-8, or a multi-byte
+    encoding charset-normalizer recognises (GB18030, Shift-JIS, UTF-16 without a mark)."""
     data = path.read_bytes()
-    if b"\x00" in data[:_BINARY_SNIFF]:
-        raise UnreadableFileError(f"{path}: binary file")
+    encoding = next((codec for bom, codec in _BOMS if data.startswith(bom)), None)
+    binary = b"\x00" in data[:_BINARY_SNIFF]
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding or "utf-8"), encoding or "utf-8"
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(
-            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "convert it with `iconv -t UTF-8` and ingest it again"
-        ) from None
+        failure = exc
+    from charset_normalizer import from_bytes
+
+    guess = from_bytes(data).best()
+    if guess is not None and guess.encoding in _DETECTED:
+        return str(guess), guess.encoding
+    if binary or guess is None:
+        raise UnreadableFileError(f"{_printable(path)}: binary file")
+    raise UnreadableFileError(
+        f"{_printable(path)}: not UTF-8 text (byte 0x{data[failure.start]:02x} at offset "
+        f"{failure.start}); it may be {guess.encoding} (a guess: check it): convert it with "
+        f"`iconv -f {guess.encoding} -t UTF-8 FILE > NEW` and ingest it again")
 
 
 def _read_pdf(path: Path) -> list[Document]:
@@ -182,6 +262,27 @@ def html_to_text(html: str) -> tuple[str, str]:
             text.append("")
             blank = True
     return " ".join("".join(parser.title).split()), "\n".join(text).strip()
+
+
+def storable_problem(source: Source) -> str | None:
+    """Why `source` cannot be stored as it is (a name too long or not Unicode, text with
+    lone surrogates, metadata that is not JSON), or None."""
+    try:
+        if len(source.name.encode("utf-8")) > MAX_SOURCE_BYTES:
+            return (f"its name is longer than {MAX_SOURCE_BYTES} bytes; give it a shorter "
+                    "source")
+        for document in source.documents:
+            document.page_content.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"its name or text is not valid Unicode (a lone surrogate at {exc.start}); "
+                "decode it with errors='replace'")
+    for document in source.documents:
+        try:
+            json.dumps(document.metadata, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return (f"its metadata is not JSON ({' '.join(str(exc).split())[:120]}); use "
+                    "strings, numbers, booleans, lists and mappings, nested a few levels")
+    return None
 
 
 def group_documents(documents: Iterable[Document]) -> list[Source]:

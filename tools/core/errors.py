@@ -48,6 +48,14 @@ class StoreError(RankwiseError, RuntimeError):
     """The Milvus store cannot be opened or used."""
 
 
+class StoreUnavailableError(StoreError):
+    """The Milvus server stopped answering, or could not load the collection, in time."""
+
+
+class CollectionNotFoundError(StoreError):
+    """There is nothing to search yet: no Milvus Lite file, or no collection in it."""
+
+
 class DimensionMismatchError(RankwiseError, ValueError):
     """Vectors do not fit the collection (another model or dimension made it)."""
 
@@ -62,3 +70,7 @@ class EmptyQueryError(RankwiseError, ValueError):
 
 class FilterError(RankwiseError, ValueError):
     """A search filter is malformed."""
+
+
+class UnreadableFileError(RankwiseError, ValueError):
+    """A file that cannot be ingested; the message says why and what to do."""

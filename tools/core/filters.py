@@ -48,6 +48,9 @@ def literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise FilterError(f"filter value {value} does not fit a 64-bit integer, as "
+                              "Milvus stores whole numbers")
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -120,3 +123,35 @@ def compile_filter(spec: FilterSpec | None) -> str:
         raise FilterError(f"a filter must be a mapping of field to condition, not {spec!r}")
     clauses = [clause for key, cond in spec.items() for clause in _condition(key, cond)]
     return " and ".join(f"({c})" for c in clauses)
+
+
+_CLOSING = {")": "(", "]": "["}
+
+
+def checked_expression(expr: str) -> str:
+    """`expr` if its brackets balance and its strings end, outside string literals; else a
+    `FilterError`. A balanced expression put in parentheses stays inside them, so a
+    condition joined to it with `and` (a tenant's) holds whatever the text says."""
+    open_brackets: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for position, char in enumerate(expr):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "([":
+            open_brackets.append(char)
+        elif char in _CLOSING:
+            if not open_brackets or open_brackets.pop() != _CLOSING[char]:
+                raise FilterError(f"raw filter {expr!r}: {char!r} at {position} closes "
+                                  "nothing opened in the filter")
+    if quote is not None or open_brackets:
+        what = "a string" if quote is not None else f"{open_brackets[-1]!r}"
+        raise FilterError(f"raw filter {expr!r}: {what} is never closed")
+    return expr

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..adapters.models import GuardedEmbeddings
 from ..adapters.models.boundary import timed_out
 from ..core.chunking import Chunk, Chunker
-from ..core.documents import Source
+from ..core.documents import Source, storable_problem
 from ..core.errors import InvalidVectorError, ModelUnavailableError
 from ..core.settings import Settings
 from .pacing import Pacer, RetryBudget
@@ -53,14 +53,24 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     skipped: list[str] = field(default_factory=list)
+    """Sources not ingested at all, each with its reason (unreadable, not storable)."""
+    failed: list[str] = field(default_factory=list)
+    """Sources some of whose chunks could not be embedded, with the reason; their earlier
+    chunks are kept, and the next run tries the missing ones again."""
     seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """True when every source asked for was stored whole."""
+        return not (self.skipped or self.failed)
 
     def summary(self) -> str:
         text = (
             f"{self.sources} files: {self.added} chunks added, {self.unchanged} unchanged, "
             f"{self.removed} removed in {self.seconds:.1f} s"
         )
-        return text + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+        return text + "".join(f"; {len(items)} {what}" for items, what in (
+            (self.skipped, "skipped"), (self.failed, "failed")) if items)
 
 
 class _NoProgress:
@@ -92,10 +102,13 @@ class _Pipeline:
         self.landed = 0
         self.inserted = 0
         self.unflushed = 0
-        # (batches that must have been inserted first, ids to delete)
-        self.deletions: list[tuple[int, list[str]]] = []
+        # (batches that must have been inserted first, source, its stale ids to delete)
+        self.deletions: list[tuple[int, str, list[str]]] = []
+        # Sources with a chunk whose vector could not be stored: chunk count and reason.
+        self.failed: dict[str, tuple[int, str]] = {}
+        self.kept_stale = 0  # stale chunks not deleted because their source failed
 
-    def add(self, chunks: list[Chunk], stale: list[str]) -> None:
+    def add(self, source: str, chunks: list[Chunk], stale: list[str]) -> None:
         for chunk in chunks:
             if self.batch and (
                 len(self.batch) >= self.pacer.batch_size
@@ -105,7 +118,7 @@ class _Pipeline:
             self.batch.append(chunk)
             self.batch_chars += len(chunk.text)
         if stale:
-            self.deletions.append((self.submitted + bool(self.batch), stale))
+            self.deletions.append((self.submitted + bool(self.batch), source, stale))
             self._delete_ready()
 
     def _submit(self) -> None:
@@ -117,34 +130,52 @@ class _Pipeline:
         while len(self.in_flight) >= self.pacer.in_flight:
             self._land_oldest()
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        """One batch's vectors; a failure a retry can cure is retried from the budget."""
+    def _embed(self, texts: list[str]) -> list[list[float] | InvalidVectorError]:
+        """One batch's vectors; a failure a retry can cure is retried from the budget. A
+        batch whose vectors stay unusable is split until the texts at fault are found:
+        those get the error in place of a vector, the others their vectors."""
+        invalid: InvalidVectorError | None = None
         while True:
             started = time.monotonic()
             try:
                 vectors = self.embedder.embed_once(texts)
-            except (ModelUnavailableError, InvalidVectorError) as exc:
+            except InvalidVectorError as exc:
+                if invalid is not None:  # asked again, still unusable: find the culprits
+                    break
+                invalid = exc
+                continue
+            except ModelUnavailableError as exc:
                 if timed_out(exc):  # not a failure: the server may still be computing it
                     time.sleep(self.pacer.slowed(len(texts)))
                 self.budget.spend(exc)
                 continue
             self.pacer.succeeded(len(texts), time.monotonic() - started)
             self.budget.succeeded()
-            return vectors
+            return list(vectors)
+        if len(texts) == 1:  # bad vectors in a row spend the budget: a broken model ends it
+            self.budget.spend(invalid)
+            return [invalid]
+        middle = len(texts) // 2
+        return [*self._embed(texts[:middle]), *self._embed(texts[middle:])]
 
     def _land_oldest(self) -> None:
         future, batch = self.in_flight.popleft()
-        vectors = future.result()
+        landed = list(zip(batch, future.result()))
+        for chunk, vector in landed:
+            if isinstance(vector, InvalidVectorError):
+                count, _ = self.failed.get(chunk.source, (0, ""))
+                self.failed[chunk.source] = (count + 1, f"chunk {chunk.index}: {vector}")
+        good = [(c, v) for c, v in landed if not isinstance(v, InvalidVectorError)]
         self.waiting_rows += [
             {"id": c.id, "vector": v, "text": c.text, "source": c.source,
              "chunk_index": c.index, "metadata": c.metadata}
-            for c, v in zip(batch, vectors)
+            for c, v in good
         ]
         self.landed += 1
-        if self.creating is None:
-            self.creating = self.executor.submit(self._ready_for, len(vectors[0]),
-                                                 [c.text for c in batch])
-        if self.creating.done():
+        if self.creating is None and good:
+            self.creating = self.executor.submit(self._ready_for, len(good[0][1]),
+                                                 [c.text for c, _ in good])
+        if self.creating is not None and self.creating.done():
             self._insert_waiting()
 
     @property
@@ -175,10 +206,16 @@ class _Pipeline:
         self.unflushed = 0
 
     def _delete_ready(self) -> None:
-        ready = [ids for needed, ids in self.deletions if needed <= self.inserted]
-        self.deletions = [(n, ids) for n, ids in self.deletions if n > self.inserted]
-        for ids in ready:
-            self.store.delete_ids(ids)
+        """Delete stale chunks whose replacements are all stored; a source with a chunk
+        that could not be stored keeps its stale chunks, so nothing it had is lost."""
+        ready = [(source, ids) for needed, source, ids in self.deletions
+                 if needed <= self.inserted]
+        self.deletions = [entry for entry in self.deletions if entry[0] > self.inserted]
+        for source, ids in ready:
+            if source in self.failed:
+                self.kept_stale += len(ids)
+            else:
+                self.store.delete_ids(ids)
 
     def finish(self) -> None:
         if self.batch:
@@ -187,6 +224,8 @@ class _Pipeline:
             self._land_oldest()
         if self.waiting_rows:
             self._insert_waiting()
+        else:
+            self.inserted = self.landed  # every vector of the last batches was refused
         self._delete_ready()
         if self.unflushed:
             # Buffered rows are searched by brute force; sealed ones get the HNSW index.
@@ -234,11 +273,13 @@ def ingest_sources(
             report.unchanged += len(chunks) - len(new)
             report.removed += len(stale)
             progress.advance(sources=1, chunks=len(chunks) - len(new))
-            pipeline.add(new, stale)
+            pipeline.add(name, new, stale)
         group.clear()
 
     try:
         for item in items:
+            if not isinstance(item, str) and (problem := storable_problem(item)):
+                item = f"{item.name}: {problem}"
             if isinstance(item, str):
                 report.skipped.append(item)
                 progress.advance(sources=1)
@@ -252,5 +293,9 @@ def ingest_sources(
         pipeline.finish()
     finally:
         pipeline.close()
+    for source, (count, reason) in pipeline.failed.items():
+        report.failed.append(f"{source}: {count} chunk(s) could not be embedded ({reason})")
+        report.added -= count
+    report.removed -= pipeline.kept_stale
     report.seconds = time.perf_counter() - started
     return report

@@ -14,9 +14,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from ..adapters import models
-from ..core.documents import Source, UnreadableFileError, discover, group_documents, load_file
-from ..core.errors import InvalidArgumentError
-from ..core.filters import compile_filter
+from ..core.documents import Source, discover, exists, group_documents, load_file
+from ..core.errors import CollectionNotFoundError, InvalidArgumentError, UnreadableFileError
+from ..core.filters import checked_expression, compile_filter
 from ..core.fusion import fuse
 from ..core.settings import Settings
 from ..core.vocabulary import (
@@ -83,13 +83,16 @@ class KnowledgeBase:
         prune: bool = False,
         progress: IngestProgress | None = None,
     ) -> IngestReport:
-        """Ingest files and directories; with `prune`, drop sources under `paths` now gone."""
-        files = discover(paths, include, exclude)
+        """Ingest files and directories; with `prune`, drop the chunks of sources under
+        `paths` whose files no longer exist. What cannot be read is reported in
+        `skipped` and never pruned."""
+        found = discover(paths, include, exclude)
         if progress is not None:
-            progress.start(len(files))
-        report = self._ingest(self._read(files), progress)
+            progress.start(len(found.files))
+        report = self._ingest(self._read(found.files), progress)
+        report.skipped[:0] = found.skipped
         if prune:
-            report.removed += self._prune(paths, {f.as_posix() for f in files})
+            report.removed += self._prune(paths)
         return report
 
     def add_documents(
@@ -131,13 +134,13 @@ class KnowledgeBase:
             except OSError as exc:
                 yield f"{file}: {exc.strerror or exc}"
 
-    def _prune(self, roots: Sequence[str | os.PathLike], present: set[str]) -> int:
-        prefixes = [Path(r).resolve().as_posix() for r in roots]
-        gone = [
-            source for source in self.store.sources()
-            if source not in present
-            and any(source == p or source.startswith(p.rstrip("/") + "/") for p in prefixes)
-        ]
+    def _prune(self, roots: Sequence[str | os.PathLike]) -> int:
+        """Delete the chunks of sources under `roots` that are gone from the disk. A file
+        that exists but was filtered out, or that cannot be read, is never gone."""
+        prefixes = [Path(r).resolve().as_posix().rstrip("/") for r in roots]
+        gone = [source for source in self.store.sources()
+                if any(source == p or source.startswith(p + "/") for p in prefixes)
+                and not exists(source)]
         ids = [i for ids in self.store.ids_by_source(gone).values() for i in ids]
         self.store.delete_ids(ids)
         return len(ids)
@@ -164,7 +167,8 @@ class KnowledgeBase:
         if not 1 <= k <= MAX_SEARCH_K:
             raise InvalidArgumentError(f"k must be between 1 and {MAX_SEARCH_K}, got {k}")
         mode = choose(mode or self.settings.search_mode, SEARCH_MODES, "mode")
-        expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw_filter) if e)
+        raw = checked_expression(raw_filter) if raw_filter else ""
+        expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw) if e)
         store = self.store
         if store.dimension is None:
             return []
@@ -189,6 +193,23 @@ class KnowledgeBase:
                      {"dense": 1.0 - weight, "lexical": weight}, k)
         return [found[f.id].model_copy(update={"score": f.score, "scored_by": "fused",
                                                "legs": f.legs}) for f in fused]
+
+    def require_collection(self) -> None:
+        """Raise `CollectionNotFoundError`, naming the fix, when there is nothing to search
+        yet: no Milvus Lite file at the configured path (none is created), or no
+        collection in it. A misspelt path or name then says so instead of finding nothing."""
+        settings = self.settings
+        if (self._store is None and settings.milvus_is_local
+                and not os.path.exists(settings.milvus_uri)):
+            raise CollectionNotFoundError(
+                f"no knowledge base at {os.path.abspath(settings.milvus_uri)}: ingest "
+                "documents first (rankwise ingest PATH), or set RANKWISE_MILVUS_URI to the "
+                "file an ingest made")
+        if self.store.dimension is None:
+            raise CollectionNotFoundError(
+                f"collection {settings.collection!r} does not exist at "
+                f"{self.store.describe_location()}: ingest documents first (rankwise ingest "
+                "PATH), or check RANKWISE_COLLECTION")
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored chunks by id, in the order given; unknown ids are left out."""
