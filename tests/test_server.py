@@ -14,17 +14,22 @@ import pytest
 from judges import Judge, ScriptedModel
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
-from rankwise.tools import DimensionMismatchError, KnowledgeBase, StoreError
+from rankwise.tools import (
+    DimensionMismatchError,
+    FilterError,
+    KnowledgeBase,
+    StoreError,
+    StoreUnavailableError,
+)
 from rankwise.tools.adapters.milvus import MilvusStore
 
 
-@pytest.fixture(scope="module")
-def milvus_server(tmp_path_factory):
-    """`python -m milvus_lite server` on a free port; its URI."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = tmp_path_factory.mktemp("milvus-server")
+def start_milvus(data, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """`python -m milvus_lite server` on `data` and a free (or the given) port."""
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
                                 str(data), "--host", "127.0.0.1", "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -32,9 +37,16 @@ def milvus_server(tmp_path_factory):
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
+                return process, port
         assert process.poll() is None, "the Milvus-protocol server did not start"
         time.sleep(0.2)
+    raise AssertionError("the Milvus-protocol server did not start in time")
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """`python -m milvus_lite server` on a free port; its URI."""
+    process, port = start_milvus(tmp_path_factory.mktemp("milvus-server"))
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
@@ -191,3 +203,78 @@ def test_tenants_share_a_collection_and_see_only_their_own(settings, milvus_serv
 def test_a_server_that_is_not_there_is_one_line(settings, refused_url):
     with pytest.raises(StoreError, match="cannot reach the Milvus server at .*RANKWISE_MILVUS_URI"):
         KnowledgeBase(settings, milvus_uri=refused_url).count()
+
+
+def test_writers_over_the_same_folder_store_each_chunk_once(milvus_server, settings, ollama,
+                                                            tmp_path):
+    folder = tmp_path / "same"
+    folder.mkdir()
+    for n in range(30):
+        (folder / f"doc{n}.md").write_text(f"Shared note {n} about topic {n}.")
+    env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": milvus_server,
+           "RANKWISE_COLLECTION": "overlap"}
+    writers = [subprocess.Popen([sys.executable, "-m", "rankwise.cli.app", "ingest",
+                                 str(folder), "--quiet"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    assert [w.wait(180) for w in writers] == [0, 0, 0], [w.communicate() for w in writers]
+
+    kb = KnowledgeBase(settings, milvus_uri=milvus_server, collection="overlap")
+    rows = kb.store.client.query("overlap", filter='id != ""', output_fields=["id"])
+    assert len(rows) == len({row["id"] for row in rows}) == 30
+
+
+def test_questions_asked_at_once_on_one_thread_are_all_kept(milvus_server, settings, ollama,
+                                                            tmp_path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    kb = KnowledgeBase(settings, milvus_uri=milvus_server, collection="asked")
+    kb.add_texts(["Nightly backups are kept for thirty days."], [{"source": "b.md"}])
+    ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0))
+    threads = tmp_path / "threads.sqlite"
+    env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": milvus_server,
+           "RANKWISE_COLLECTION": "asked", "RANKWISE_THREADS_DB": str(threads)}
+
+    askers = [subprocess.Popen([sys.executable, "-m", "rankwise.cli.app", "ask",
+                                f"Question {n} about backups?", "--thread", "shared",
+                                "--rerank", "none"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for n in range(6)]
+    assert [a.wait(180) for a in askers] == [0] * 6, [a.communicate() for a in askers]
+
+    with SqliteSaver.from_conn_string(str(threads)) as saver:
+        state = saver.get_tuple({"configurable": {"thread_id": "shared"}}).checkpoint
+    asked = [m.content for m in state["channel_values"]["messages"] if m.type == "human"]
+    assert sorted(asked) == sorted(f"Question {n} about backups?" for n in range(6))
+
+
+def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path):
+    process, port = start_milvus(tmp_path / "data")
+    uri = f"http://127.0.0.1:{port}"
+    kb = KnowledgeBase(settings, milvus_uri=uri, collection="dies")
+    kb.add_texts(["Nightly backups are kept for thirty days."], [{"source": "b.md"}])
+    with pytest.raises(FilterError, match="cannot use this filter"):
+        kb.search("backups", raw_filter="chunk_index > 99999999999999999999")
+    process.kill()
+    process.wait()
+
+    with pytest.raises(StoreUnavailableError, match="stopped answering while searching"):
+        kb.search("backups")
+    with pytest.raises(StoreUnavailableError, match="stopped answering while"):
+        kb.add_texts(["Backups run at two."], [{"source": "c.md"}])
+    env = {**os.environ, "OLLAMA_HOST": ollama.url, "RANKWISE_MILVUS_URI": uri,
+           "RANKWISE_COLLECTION": "dies"}
+    result = subprocess.run([sys.executable, "-m", "rankwise.cli.app", "search", "backups"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "Milvus" in result.stderr and "MilvusException" not in result.stderr
+
+    process, _ = start_milvus(tmp_path / "data", port)  # back, its collection not loaded
+    try:
+        assert [h.source for h in kb.search("backups", k=1)] == ["b.md"]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_a_database_that_does_not_exist_is_named(settings, milvus_server):
+    with pytest.raises(StoreError, match="'garbage' does not exist.*RANKWISE_MILVUS_DB"):
+        KnowledgeBase(settings, milvus_uri=milvus_server, milvus_db="garbage").count()

@@ -20,15 +20,17 @@ from pymilvus.exceptions import MilvusException
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from ..core.analysis import ANALYZER_VERSION, AUTO, LexicalAnalyzer, detect_language
+from ..core.documents import MAX_SOURCE_BYTES, MAX_TEXT_BYTES
 from ..core.errors import (
     AnalyzerMismatchError,
     DimensionMismatchError,
     StoreError,
     StoreLockedError,
 )
-from ..core.filters import literal
+from ..core.filters import checked_expression, literal
 from ..core.settings import Settings
 from ..core.vocabulary import Hit, ScoreKind
+from .milvus_errors import boundary
 
 IDENTITY_PROPERTY = "rankwise.embedding"
 LEXICAL_PROPERTY = "rankwise.lexical"
@@ -178,8 +180,25 @@ class MilvusStore:
         # The analyser of the BM25 field: None for collections made before rankwise
         # analysed text itself (Milvus's standard analyzer reads the raw text).
         self.analyzer: LexicalAnalyzer | None = None
-        if self.client.has_collection(self.name):
+        if self._exists():
             self._adopt()
+
+    @boundary("opening the collection")
+    def _exists(self) -> bool:
+        return bool(self.client.has_collection(self.name))
+
+    def describe_location(self) -> str:
+        """Where the collection lives: the Lite file's path, or the server's URI."""
+        uri = self.settings.milvus_uri
+        return os.path.abspath(uri) if self.settings.milvus_is_local else uri
+
+    def reconnect(self) -> None:
+        """A new connection to a server (after it restarted); Milvus Lite is left as is."""
+        if not self.settings.milvus_is_local:
+            fresh = open_client(self.settings)
+            with _quiet("pymilvus"):
+                self.client.close()
+            self.client = fresh
 
     def close(self) -> None:
         """Close the connection; a Milvus Lite file is unlocked for other processes."""
@@ -259,13 +278,13 @@ class MilvusStore:
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
-        schema.add_field("text", DataType.VARCHAR, max_length=65535)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
         if lexical:  # terms already analysed and space-separated: the standard tokenizer
-            schema.add_field("lexical", DataType.VARCHAR, max_length=65535,
+            schema.add_field("lexical", DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
                              enable_analyzer=True, analyzer_params={"tokenizer": "standard"})
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             properties[LEXICAL_PROPERTY] = json.dumps(analyzer.record(), sort_keys=True)
-        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE_BYTES)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("metadata", DataType.JSON)
         if self.tenant is not None:  # many tenants in one collection, one partition each
@@ -306,6 +325,7 @@ class MilvusStore:
         return StoreError(f"cannot create collection {self.name!r} on "
                           f"{self.capabilities.describe()}: {exc}; nothing was left behind")
 
+    @boundary("opening the collection")
     def _adopt(self) -> None:
         """Use the existing collection once its maker has finished it (another process
         may be between creating and indexing it)."""
@@ -318,21 +338,27 @@ class MilvusStore:
         self.client.load_collection(self.name)
 
     # ---- writes -------------------------------------------------------------------
+    @boundary("storing chunks")
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store `rows`. On a server, other processes may store the same chunks at once:
+        an upsert keeps one row per chunk id however many write it."""
         if rows:
             self.ensure(len(rows[0]["vector"]), [row["text"] for row in rows])
             extra: dict[str, Any] = {} if self.tenant is None else {"tenant": self.tenant}
             if self.analyzer is not None:
-                rows = [{**row, **extra, "lexical": self.analyzer.analyze(row["text"])}
+                rows = [{**row, **extra, "lexical": _fitted(self.analyzer.analyze(row["text"]))}
                         for row in rows]
             elif extra:
                 rows = [{**row, **extra} for row in rows]
-            self.client.insert(self.name, list(rows))
+            write = self.client.insert if self.settings.milvus_is_local else self.client.upsert
+            write(self.name, list(rows))
 
+    @boundary("sealing segments")
     def flush(self) -> None:
         """Seal buffered rows into segments (bounds Milvus Lite's in-memory buffer)."""
         self.client.flush(self.name)
 
+    @boundary("deleting chunks")
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), _QUERY_BATCH):
@@ -341,11 +367,12 @@ class MilvusStore:
                                filter=self._scoped(f"id in [{', '.join(map(literal, batch))}]"))
 
     def _scoped(self, expr: str) -> str:
-        """`expr` limited to this process's tenant, in a collection shared by tenants."""
+        """`expr` limited to this process's tenant, in a collection shared by tenants; the
+        expression is checked to balance, so it cannot close its parentheses and escape."""
         if self.tenant is None:
             return expr
         own = f"tenant == {literal(self.tenant)}"
-        return f"({expr}) and {own}" if expr else own
+        return f"{own} and ({checked_expression(expr)})" if expr else own
 
     # ---- reads --------------------------------------------------------------------
     def _query(self, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
@@ -367,6 +394,7 @@ class MilvusStore:
         finally:
             iterator.close()
 
+    @boundary("reading stored chunk ids")
     def ids_by_source(self, sources: Sequence[str]) -> dict[str, set[str]]:
         """The stored chunk ids of each source."""
         found: dict[str, set[str]] = {source: set() for source in sources}
@@ -376,6 +404,7 @@ class MilvusStore:
                 found[row["source"]].add(row["id"])
         return found
 
+    @boundary("reading chunks")
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """The chunks with these ids, in the order asked (unknown ids are left out)."""
         if self.dimension is None or not ids:
@@ -387,10 +416,12 @@ class MilvusStore:
         by_id = {row["id"]: _hit(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
+    @boundary("listing sources")
     def sources(self) -> set[str]:
         """Every source that has chunks in the collection."""
         return {row["source"] for row in self._query('id != ""', ["source"])}
 
+    @boundary("counting chunks")
     def count(self) -> int:
         if self.dimension is None:
             return 0
@@ -398,10 +429,12 @@ class MilvusStore:
                                  output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
+    @boundary("searching")
     def search(self, vector: list[float], k: int, expr: str = "") -> list[Hit]:
         """The `k` chunks whose vectors are nearest to `vector` (cosine), best first."""
         return [_hit(row) for row in self._dense(vector, k, expr, OUTPUT_FIELDS)]
 
+    @boundary("searching")
     def search_lexical(self, query: str, k: int, expr: str = "") -> list[Hit]:
         """The `k` chunks that best match `query`'s terms (BM25), best first."""
         return [_hit(row, "bm25") for row in self._lexical(query, k, expr, OUTPUT_FIELDS)]
@@ -434,6 +467,14 @@ class MilvusStore:
         return self.client.search(self.name, data=[data], anns_field=field, limit=k,
                                   output_fields=fields, search_params=params,
                                   **({"filter": expr} if expr else {}))[0]
+
+
+def _fitted(terms: str) -> str:
+    """BM25 terms within the field's size (segmentation can make them longer than the
+    text), cut at a term boundary."""
+    if len(terms.encode("utf-8")) <= MAX_TEXT_BYTES:
+        return terms
+    return terms.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore").rsplit(" ", 1)[0]
 
 
 def _recorded_identity(properties: dict[str, str]) -> dict[str, str] | None:
