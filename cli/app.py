@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rankwise.tools.core.vocabulary import GRAPH_MODES, MAX_SEARCH_K, SEARCH_MODES, STRATEGIES
+from rankwise.tools.core.vocabulary import (
+    GRAPH_MODES,
+    MAX_SEARCH_K,
+    SEARCH_MODES,
+    STRATEGIES,
+    require_text,
+)
 
 app = typer.Typer(
     name="rankwise",
@@ -77,14 +83,27 @@ class _Options:
         return Settings(**self.overrides, **{k: v for k, v in more.items() if v is not None})
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: str, *, one_line: bool = False) -> str:
+    """`text` safe to print on a terminal: control characters (escape sequences that could
+    retitle the window or rewrite the screen) written as `\\x1b`; with `one_line`, line
+    breaks and tabs too, so a file name stays one line."""
+    pattern = _CONTROL_OR_NEWLINE if one_line else _CONTROL
+    return pattern.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
 def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {shown(message, one_line=True)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
 
 def _echo_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+        typer.secho(f"warning: {shown(warning, one_line=True)}", fg=typer.colors.YELLOW,
+                    err=True)
 
 
 def _echo_sources(hits: list[dict[str, Any]]) -> None:
@@ -93,7 +112,8 @@ def _echo_sources(hits: list[dict[str, Any]]) -> None:
         typer.secho("\nSources:", bold=True)
     for hit in hits:
         number = f"[{hit['n']}] " if "n" in hit else ""
-        typer.echo(f"  {number}{hit['source']}#{hit['chunk_index']}  id={hit['id']}  "
+        typer.echo(f"  {number}{shown(hit['source'], one_line=True)}#{hit['chunk_index']}"
+                   f"  id={hit['id']}  "
                    f"score={hit['score']:.3f}")
 
 
@@ -112,7 +132,13 @@ def _run(ctx: typer.Context, action) -> Any:
 
 def _setting_error(error: Any) -> str:
     """One settings error, named by the variable that sets it (RANKWISE_SEARCH_MODE: ...)."""
-    return (f"RANKWISE_{str(error['loc'][0]).upper()}: " if error["loc"] else "") + error["msg"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = str(error["loc"][0]).upper()  # a field, or the alias that was read
+    variable = name if name.startswith("RANKWISE_") or name == "OLLAMA_HOST" else (
+        f"RANKWISE_{name}")
+    return f"{variable}: {message}"
 
 
 @app.callback()
@@ -158,9 +184,13 @@ def ingest(
         with ingest_progress(quiet) as progress:
             report = kb.ingest(paths, include=include, exclude=exclude, prune=prune,
                                progress=progress)
-        for message in report.skipped:
-            typer.secho(f"skipped: {message}", fg=typer.colors.YELLOW, err=True)
+        for kind, messages in (("skipped", report.skipped), ("failed", report.failed)):
+            for message in messages:
+                typer.secho(f"{kind}: {shown(message, one_line=True)}",
+                            fg=typer.colors.YELLOW, err=True)
         typer.echo(report.summary())
+        if not report.complete:
+            raise typer.Exit(1)
 
     _run(ctx, action)
 
@@ -184,17 +214,20 @@ def search(
     spec = parse_filters(filter)
 
     def action() -> None:
-        hits = KnowledgeBase(ctx.obj.settings()).search(query, k, spec,
-                                                        mode=mode.value if mode else None)
+        require_text(query)  # the argument first, before any I/O
+        kb = KnowledgeBase(ctx.obj.settings())
+        kb.require_collection()
+        hits = kb.search(query, k, spec, mode=mode.value if mode else None)
         if as_json:
             typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
             return
         if not hits:
             typer.echo("No matching chunks.")
         for n, hit in enumerate(hits, start=1):
-            typer.secho(f"[{n}] {hit.score:.3f} {hit.scored_by}  {hit.source}#{hit.chunk_index}"
-                        f"  id={hit.id}", bold=True)
-            typer.echo(hit.text.strip() + "\n")
+            typer.secho(f"[{n}] {hit.score:.3f} {hit.scored_by}  "
+                        f"{shown(hit.source, one_line=True)}#{hit.chunk_index}  id={hit.id}",
+                        bold=True)
+            typer.echo(shown(hit.text.strip()) + "\n")
 
     _run(ctx, action)
 
@@ -215,25 +248,29 @@ def ask(
     """Answer a question from the knowledge base, then list its sources."""
     from contextlib import nullcontext
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
     from rankwise.graphs import ask as ask_graph
     from rankwise.graphs import build_graph, stream_ask
+    from rankwise.graphs.conversations import conversation_lock, sqlite_conversations
     from rankwise.tools import KnowledgeBase
 
     def action() -> None:
         settings = ctx.obj.settings()
-        saver = SqliteSaver.from_conn_string(settings.threads_db) if thread else nullcontext()
-        with saver as checkpointer:
-            graph = build_graph(KnowledgeBase(settings), mode=mode.value,
+        held = conversation_lock(thread, settings.threads_db) if thread else nullcontext()
+        saver = sqlite_conversations(settings.threads_db) if thread else nullcontext()
+        require_text(question, "question")
+        kb = KnowledgeBase(settings)
+        kb.require_collection()
+        with saver as checkpointer, held:  # the path is checked before its lock is made
+            graph = build_graph(kb, mode=mode.value,
                                 rerank=rerank.value if rerank else None,
                                 checkpointer=checkpointer)
             if stream:
                 answer = stream_ask(question, graph, thread_id=thread,
-                                    on_token=lambda t: typer.echo(t, nl=False))
+                                    on_token=lambda t: typer.echo(shown(t), nl=False))
                 typer.echo()
             else:
                 answer = ask_graph(question, graph, thread_id=thread)
-                typer.echo(answer.text)
+                typer.echo(shown(answer.text))
         _echo_sources(answer.citations)
         _echo_warnings(answer.warnings)
 
@@ -272,7 +309,7 @@ def crew_command(
 
     def action() -> None:
         answer = KnowledgeCrew(KnowledgeBase(ctx.obj.settings())).ask(question)
-        typer.echo(answer.text)
+        typer.echo(shown(answer.text))
         _echo_sources(answer.sources)
 
     _run(ctx, action)
@@ -299,7 +336,7 @@ def evaluate_command(
         reranks=[r.value for r in rerank], top_n=top_n, k=k))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
-        return
+        raise typer.Exit(1 if report.failures else 0)
     from rich.console import Console
     from rich.table import Table
 
@@ -318,6 +355,11 @@ def evaluate_command(
     typer.echo(f"qrels naming unknown documents: {report.unknown_documents}, unknown queries: "
                f"{report.unknown_queries}; ingest {report.ingest_seconds:.1f} s, "
                f"total {report.seconds:.1f} s")
+    for name, reason in report.failures.items():
+        typer.secho(f"error: {name} could not be measured: {shown(reason, one_line=True)}",
+                    fg=typer.colors.RED, err=True)
+    if report.failures:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -329,7 +371,7 @@ def doctor(ctx: typer.Context) -> None:
     for check in checks:
         mark = typer.style("ok  ", fg=typer.colors.GREEN) if check.ok else typer.style(
             "FAIL", fg=typer.colors.RED)
-        typer.echo(f"{mark} {check.name}: {check.detail}")
+        typer.echo(f"{mark} {check.name}: {shown(check.detail, one_line=True)}")
         if check.fix:
             typer.echo(f"     fix: {check.fix}")
     if not all(c.ok for c in checks):
@@ -344,18 +386,36 @@ def mcp_command(
         help="Serve streamable HTTP at http://HOST:PORT/mcp (host 127.0.0.1 unless given) "
              "instead of stdio.")] = None,
     token: Annotated[Optional[str], typer.Option(
-        envvar="RANKWISE_MCP_TOKEN",
-        help="Bearer token every HTTP client must send.")] = None,
+        help="Bearer token every HTTP client must send \\[env: RANKWISE_MCP_TOKEN].")] = None,
+    insecure: Annotated[bool, typer.Option(
+        help="Serve a non-loopback address without a token (a trusted network only).")
+    ] = False,
 ) -> None:
     """Serve retrieve, rerank and ask_knowledge_base to MCP hosts (stdio, or --http)."""
+    import os
+
     try:
-        from .mcp import build_server, http_app, parse_address, serve_stdio
+        from .mcp import (
+            build_server,
+            check_exposure,
+            check_token,
+            http_app,
+            parse_address,
+            serve_stdio,
+            transport_security,
+        )
     except ImportError:
         _fail("the MCP server is an optional extra: pip install 'rankwise[mcp]'")
     try:
         address = parse_address(http) if http is not None else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--http") from None
+    try:  # an empty variable is a mistake, not "no token": read it ourselves
+        secret = check_token(token if token is not None else os.environ.get("RANKWISE_MCP_TOKEN"))
+        if address is not None:
+            check_exposure(address[0], secret, insecure)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--token") from None
 
     def action() -> None:
         import anyio
@@ -380,7 +440,8 @@ def mcp_command(
 
         host, port = address
         typer.echo(f"rankwise mcp: serving http://{host}:{port}/mcp", err=True)
-        uvicorn.run(http_app(server, token), host=host, port=port, log_level="warning")
+        uvicorn.run(http_app(server, secret, transport_security(host, port)), host=host,
+                    port=port, log_level="warning")
 
     _run(ctx, action)
 

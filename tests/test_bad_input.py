@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from fake_ollama import Fault
@@ -15,6 +16,8 @@ from judges import LABELLED, Judge, ScriptedModel
 from rankwise.cli.app import app
 from rankwise.graphs import ask, build_graph
 from rankwise.tools import (
+    DimensionMismatchError,
+    FilterError,
     Hit,
     InvalidArgumentError,
     InvalidVectorError,
@@ -48,11 +51,17 @@ def cli(settings, monkeypatch):
 
 
 def one_clear_line(result, code: int, *words: str) -> None:
+    """The command exited with `code`, printed no traceback, raised nothing but its exit,
+    and said each of `words` (on one line when it failed)."""
     assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(
-        result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception)
     for word in words:
         assert word in result.output
+    if code:
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) <= 1, result.output
 
 
 # ---- 1. control characters in names and filter values ------------------------------
@@ -129,9 +138,21 @@ def test_a_bad_vector_is_retried_and_never_stored(kb, ollama, how):
     assert ollama.count("/api/embed") == 2, "the batch was asked again"
 
     ollama.script("/api/embed", *[Fault(vectors=how)] * 10)
-    with pytest.raises(InvalidVectorError, match="not stored"):
-        kb.add_texts(["third text", "fourth text"])
+    if how == "short":  # alone, a short vector is consistent: the collection refuses it
+        with pytest.raises(DimensionMismatchError, match="stores 256-d vectors"):
+            kb.add_texts(["third text", "fourth text"])
+    else:
+        report = kb.add_texts(["third text", "fourth text"])
+        assert report.added == 0 and len(report.failed) == 2
+        assert all("not stored" in message for message in report.failed)
     assert kb.count() == 2
+
+
+def test_a_model_whose_every_vector_is_bad_ends_the_ingest(kb, ollama):
+    ollama.poisoned = " "  # every text of more than one word
+    with pytest.raises(InvalidVectorError, match="not stored"):
+        kb.add_texts([f"text number {n}" for n in range(40)])
+    assert ollama.count("/api/embed") < 40, "the budget ends it, not one request per text"
 
 
 # ---- 6. passages are data --------------------------------------------------------------
@@ -289,3 +310,111 @@ def test_search_k_is_bounded(filled):
     with pytest.raises(InvalidArgumentError, match="between 1 and 1000"):
         filled.search("backups", k=100_000)
     assert time.perf_counter() - started < 1
+
+
+# ---- 10. what reaches a terminal, and what a partial ingest says ------------------------
+def test_control_characters_never_reach_the_terminal(kb, cli, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "esc\x1b]0;PWNED\x07.txt").write_text("Vault notes \x1b[2J with a clear-screen.")
+    kb.ingest([docs])
+    kb.close()
+
+    result = cli("search", "vault notes")
+
+    one_clear_line(result, 0, "esc\\x1b]0;PWNED\\x07.txt", "Vault notes \\x1b[2J")
+    assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+def test_an_ingest_that_skipped_a_file_says_so_in_its_exit_code(cli, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("A good file.")
+    (docs / "bad.txt").write_bytes(bytes(range(256)) * 16)
+
+    result = cli("ingest", str(docs), "--quiet")
+
+    assert result.exit_code == 1 and "skipped:" in result.output and "bad.txt" in result.output
+    assert "2 files: 1 chunks added" in result.output or "1 files: 1 chunks added" in result.output
+
+
+@pytest.mark.parametrize("make", ["folder", "not sqlite", "missing folder"])
+def test_an_unusable_threads_file_is_one_line(filled, cli, tmp_path, monkeypatch, make):
+    filled.close()
+    path = tmp_path / "threads.sqlite"
+    if make == "folder":
+        path.mkdir()
+    elif make == "not sqlite":
+        path.write_text("not a database, just text " * 100)
+    else:
+        path = tmp_path / "no" / "such" / "threads.sqlite"
+    monkeypatch.setenv("RANKWISE_THREADS_DB", str(path))
+
+    one_clear_line(cli("ask", "How long are backups kept?", "--thread", "t"), 1, "error:",
+                   "RANKWISE_THREADS_DB")
+
+
+# ---- 11. the catalogue of probes: one clear line each ------------------------------------
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("RANKWISE_TENANT", "t" * 300, "at most 256"),
+    ("RANKWISE_TENANT", "", "at least 1"),
+    ("RANKWISE_COLLECTION", "c" * 300, "at most 255"),
+    ("RANKWISE_REQUEST_TIMEOUT", "inf", "finite"),
+    ("RANKWISE_REQUEST_TIMEOUT", "1e400", "finite"),
+    ("RANKWISE_CHAT_MODEL", "", "model name is empty"),
+    ("RANKWISE_EMBED_MODEL", "ollama:", "model name is empty"),
+    ("RANKWISE_OLLAMA_HOST", "ftp://example.org", "not an http:// or https:// URL"),
+    ("OLLAMA_HOST", "ftp://example.org", "not an http:// or https:// URL"),
+])
+def test_a_bad_setting_names_its_variable(filled, cli, monkeypatch, variable, value, words):
+    filled.close()
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    monkeypatch.setenv(variable, value)
+    one_clear_line(cli("search", "backups"), 1, f"error: invalid setting: {variable}: ", words)
+
+
+def test_a_number_past_64_bits_is_a_filter_error(filled, cli):
+    with pytest.raises(FilterError, match="64-bit"):
+        filled.search("backups", filter={"chunk_index": {"$gte": 10**20}})
+    filled.close()
+    one_clear_line(cli("search", "backups", "--filter", "chunk_index>=99999999999999999999"),
+                   1, "error:", "64-bit")
+
+
+def test_searching_a_knowledge_base_that_is_not_there_says_so(settings, cli, tmp_path):
+    missing = tmp_path / "misspelt.db"
+    one_clear_line(cli("--milvus-uri", str(missing), "search", "backups"), 1,
+                   "no knowledge base at", str(missing), "RANKWISE_MILVUS_URI")
+    one_clear_line(cli("--milvus-uri", str(missing), "ask", "How?"), 1, "no knowledge base")
+    assert not missing.exists(), "nothing was created"
+
+    KnowledgeBase(settings).add_texts(["Something."])  # the file exists, the collection not
+    one_clear_line(cli("--collection", "misspelt", "search", "backups"), 1,
+                   "collection 'misspelt' does not exist", "RANKWISE_COLLECTION")
+
+
+@pytest.mark.parametrize("damage", ["schema.json", ".parquet", ".hnsw.idx"])
+def test_a_damaged_lite_file_is_one_line(kb, cli, damage):
+    kb.add_texts([f"Note {n} about backups." for n in range(300)])
+    kb.close()
+    target = next(p for p in Path(kb.settings.milvus_uri).rglob("*") if p.name.endswith(damage))
+    with open(target, "r+b") as handle:
+        handle.truncate(100)
+
+    result = cli("search", "backups", "--mode", "lexical")
+
+    one_clear_line(result, 1, "error:", "damaged")
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_doctor_says_hybrid_search_will_fail_on_a_server_without_bm25(filled, cli,
+                                                                       monkeypatch):
+    from rankwise.tools.adapters import milvus
+
+    filled.close()
+    monkeypatch.setattr(milvus, "probe", lambda client, local: milvus.Capabilities(
+        "v2.3.5", lite=False, bm25=False))
+    result = cli("doctor")
+    one_clear_line(result, 1, "FAIL search mode", "RANKWISE_SEARCH_MODE=dense")
+    monkeypatch.setenv("RANKWISE_SEARCH_MODE", "dense")
+    assert "search mode" not in cli("doctor").output

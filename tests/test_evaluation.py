@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from judges import Judge
 from rankwise.tools import DatasetError, evaluate, load_beir
+from rankwise.cli.app import app
 from test_cli import rankwise
+from typer.testing import CliRunner
 
 CORPUS = {
     "d1": "Nightly backups are kept for thirty days.",
@@ -122,3 +124,19 @@ async def test_evaluate_works_inside_a_running_event_loop(settings, dataset_dir,
     """A notebook cell runs inside an event loop; evaluate() must still rerank."""
     report = evaluate(load_beir(dataset_dir), settings, reranks=["pointwise"], top_n=6)
     assert report.results[0].ndcg_at_10 == pytest.approx(1.0)
+
+
+def test_a_configuration_that_fails_keeps_the_rows_measured(dataset_dir, settings, ollama,
+                                                              monkeypatch):
+    ollama.chat_models = set()  # the chat model is not pulled: every rerank fails
+
+    report = evaluate(load_beir(dataset_dir), settings, reranks=["none", "listwise"])
+
+    assert [r.name for r in report.results] == ["dense"]
+    assert "ollama pull llama3.2" in report.failures["dense+listwise"]
+    monkeypatch.setenv("OLLAMA_HOST", settings.ollama_host)
+    monkeypatch.setenv("RANKWISE_MILVUS_URI", settings.milvus_uri)
+    result = CliRunner().invoke(app, ["eval", str(dataset_dir), "--rerank", "none",
+                                      "--rerank", "listwise", "--search", "dense"])
+    assert result.exit_code == 1 and "dense+listwise could not be measured" in result.output
+    assert "│ dense " in result.output

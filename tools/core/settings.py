@@ -77,9 +77,10 @@ class Settings(BaseSettings):
     )
     milvus_token: SecretStr | None = Field(None, description="Token for a Milvus server.")
     milvus_db: str | None = Field(None, description="Milvus database (servers; default 'default').")
-    collection: str = Field("rankwise", description="Milvus collection name.")
+    collection: str = Field("rankwise", max_length=255, description="Milvus collection name.")
     tenant: str | None = Field(
-        None, description="Tenant whose chunks this process writes and searches, in a "
+        None, min_length=1, max_length=256,
+        description="Tenant whose chunks this process writes and searches, in a "
         "collection many tenants share (a partition key).")
     search_mode: SearchMode = Field(
         "hybrid", description="hybrid (dense + BM25, fused), dense, or lexical (BM25).")
@@ -90,7 +91,8 @@ class Settings(BaseSettings):
     lexical_language: str = Field(
         "auto", description="BM25 stemming and stopwords: auto (detected from a new "
         "collection's first chunks), none, or a language such as english, german, french.")
-    request_timeout: float = Field(60.0, gt=0, description="Seconds per Ollama request.")
+    request_timeout: float = Field(60.0, gt=0, le=86_400, allow_inf_nan=False,
+                                   description="Seconds per Ollama request.")
     retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
     chunk_size: int = Field(
         256, ge=16, le=8192, description="Embedding-model tokens per chunk at most (fewer "
@@ -127,7 +129,17 @@ class Settings(BaseSettings):
     @classmethod
     def _with_scheme(cls, host: str) -> str:
         host = host.strip().rstrip("/")
-        return host if "://" in host else f"http://{host}"
+        host = host if "://" in host else f"http://{host}"
+        if not host.lower().startswith(("http://", "https://")) or "://" in host[8:]:
+            raise ValueError(f"{host!r} is not an http:// or https:// URL of an Ollama server")
+        return host
+
+    @field_validator("embed_model", "chat_model")
+    @classmethod
+    def _named(cls, model: str) -> str:
+        if not model.strip() or model.strip().endswith(":"):
+            raise ValueError("the model name is empty: name one, such as ollama:llama3.2")
+        return model.strip()
 
     @field_validator("lexical_language")
     @classmethod

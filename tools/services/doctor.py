@@ -71,6 +71,12 @@ def run_checks(settings: Settings) -> list[Check]:
         store = MilvusStore(settings, embedder.identity.as_dict())
         checks.append(Check("milvus", True, f"{settings.milvus_uri} opened: "
                                              f"{store.capabilities.describe()}"))
+        if not store.capabilities.bm25 and settings.search_mode != "dense":
+            checks.append(Check(
+                "search mode", False,
+                f"{settings.search_mode} search needs BM25 functions, which this Milvus "
+                f"({store.capabilities.version}) lacks: every such search will fail",
+                "set RANKWISE_SEARCH_MODE=dense, or run Milvus 2.5 or later"))
     except RankwiseError as exc:
         checks.append(Check("milvus", False, str(exc)))
         return checks

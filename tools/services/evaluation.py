@@ -134,6 +134,8 @@ class EvaluationReport:
     unknown_documents: int
     unknown_queries: int
     results: list[ConfigurationResult] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    """Configurations that could not be measured, with the reason; the others still are."""
     ingest_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -142,7 +144,7 @@ class EvaluationReport:
                 "unknown_documents_in_qrels": self.unknown_documents,
                 "unknown_queries_in_qrels": self.unknown_queries,
                 "ingest_seconds": self.ingest_seconds, "seconds": self.seconds,
-                "results": [r.as_dict() for r in self.results]}
+                "results": [r.as_dict() for r in self.results], "failures": self.failures}
 
 
 def _unique_sources(sources: Sequence[str]) -> list[str]:
@@ -174,21 +176,28 @@ def evaluate(
         raise DatasetError(f"{dataset.root}: no query has judgements in qrels/test.tsv")
     settings = settings or Settings()
     safe_name = "".join(c if c.isalnum() else "_" for c in dataset.root.name)
-    kb = KnowledgeBase(settings, embeddings=embeddings,
-                       collection=collection or f"eval_{safe_name}")
-    started = time.perf_counter()
-    kb.add_documents(dataset.documents())
-    report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
-                              dataset.unknown_documents, dataset.unknown_queries,
-                              ingest_seconds=time.perf_counter() - started)
-    depth = max(top_n, k)
-    for search in searches:
-        for strategy in reranks:
-            reranker = None if strategy == "none" else Reranker(
-                kb.settings, strategy=strategy, top_k=max(k, 10), chat_model=chat_model)
-            report.results.append(_run(kb, dataset, search, reranker, depth, k))
-    report.seconds = time.perf_counter() - started
+    with KnowledgeBase(settings, embeddings=embeddings,
+                       collection=collection or f"eval_{safe_name}") as kb:
+        started = time.perf_counter()
+        kb.add_documents(dataset.documents())
+        report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
+                                  dataset.unknown_documents, dataset.unknown_queries,
+                                  ingest_seconds=time.perf_counter() - started)
+        depth = max(top_n, k)
+        for search in searches:
+            for strategy in reranks:
+                try:  # one configuration failing (a model down, no BM25) costs only its row
+                    reranker = None if strategy == "none" else Reranker(
+                        kb.settings, strategy=strategy, top_k=max(k, 10), chat_model=chat_model)
+                    report.results.append(_run(kb, dataset, search, reranker, depth, k))
+                except RankwiseError as exc:
+                    report.failures[_name(search, strategy)] = str(exc)
+        report.seconds = time.perf_counter() - started
     return report
+
+
+def _name(search: SearchMode, strategy: Strategy) -> str:
+    return search if strategy == "none" else f"{search}+{strategy}"
 
 
 def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
@@ -212,7 +221,7 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         calls.append(used_calls)
         rounds.append(used_rounds)
         tokens.append(used_tokens)
-    name = search if reranker is None else f"{search}+{reranker.strategy}"
+    name = _name(search, "none" if reranker is None else reranker.strategy)
     mean = statistics.fmean
     return ConfigurationResult(name, mean(ndcg), mean(recall), mean(mrr), mean(calls),
                                mean(rounds), mean(tokens), mean(seconds), k)
