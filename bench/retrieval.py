@@ -1,14 +1,19 @@
-"""Retrieval quality with a real embedding model: `rankwise eval` dense, BM25 alone and
-hybrid, on trec-dl19-subset and on the Chinese set written for rankwise (bench/data/zh-judged),
-then the fusion weight swept on the same two searches.
+"""Retrieval quality with a real embedding model, on every judged set: dense, BM25 alone and
+hybrid (`rankwise eval`), then other fusions of the same two searches for comparison.
 
-The embedder is all-MiniLM-L6-v2 behind Ollama's protocol (../shared/realmodel, served as
-"nomic-embed-text", no embedding prompts). nDCG@10 of the top 20, like the reference figures
-in ../shared/realmodel/README.md. The sweep scores rankwise's fusion (a convex combination of
-min-max normalised scores, Bruch et al., TOIS 2023) with other BM25 shares, and reciprocal
-rank fusion with the BM25 ranking weighted 1, 0.5 and 0.3.
+Sets: trec-dl19-subset (MS MARCO, judged by TREC), bench/data/zh-judged (Chinese, written
+for rankwise), and three known-item sets built from Debian's documentation packages by
+bench/heldout.py (manpages-zh, manpages-ja, python3-doc): text nobody here wrote.
 
-    python bench/retrieval.py [--depth 100]
+The embedder is all-MiniLM-L6-v2 behind Ollama's protocol (../shared/realmodel), served as
+"all-minilm", which needs no embedding prompts; chunks fit its 256-piece window
+(embed_context 256) on the held-out sets. nDCG@10 of the top 20 documents. Hybrid search
+is rankwise's default: scores over their best (TM2C2), a leg's floor for what it ranked
+below its cut, shares calibrated per collection at ingest (bench prints them). The
+comparisons fuse the same two top-100 lists: min-max at 0.3 BM25 (rankwise before),
+TM2C2 at a fixed 0.3, and reciprocal rank fusion (k 60, equal weights).
+
+    python bench/retrieval.py [--sets trec-dl19-subset zh-judged ...] [--queries 200]
 """
 
 from __future__ import annotations
@@ -20,44 +25,63 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from _support import ROOT, realmodel_server, require_data
+from heldout import HELDOUT, build
 from rankwise.tools import Hit, KnowledgeBase, Settings, evaluate, load_beir
 from rankwise.tools.core.fusion import fuse
 from rankwise.tools.core.metrics import ndcg_at_k
 
-CHINESE = ROOT / "bench" / "data" / "zh-judged"
+DEPTH = 100
 Fusion = Callable[[Sequence[Hit], Sequence[Hit]], list[str]]
+SETS = {"trec-dl19-subset": None, "zh-judged": ROOT / "bench" / "data" / "zh-judged",
+        "manpages-zh": HELDOUT / "manpages-zh", "manpages-ja": HELDOUT / "manpages-ja",
+        "python3-doc": HELDOUT / "python3-doc"}
 
 
-def rrf(weight: float, k: int = 60) -> Fusion:
-    """Reciprocal rank fusion (Cormack et al. 2009), the BM25 ranking weighted."""
+def rrf(k: int = 60) -> Fusion:
+    """Reciprocal rank fusion (Cormack et al. 2009), both rankings weighted 1."""
     def fused(dense: Sequence[Hit], lexical: Sequence[Hit]) -> list[str]:
         score: dict[str, float] = {}
-        for hits, share in ((dense, 1.0), (lexical, weight)):
+        for hits in (dense, lexical):
             for rank, hit in enumerate(hits, 1):
-                score[hit.id] = score.get(hit.id, 0.0) + share / (k + rank)
+                score[hit.id] = score.get(hit.id, 0.0) + 1 / (k + rank)
         return sorted(score, key=lambda i: -score[i])
     return fused
 
 
-def convex(lexical_weight: float) -> Fusion:
-    """rankwise's fusion with another BM25 share."""
+def min_max(lexical_weight: float) -> Fusion:
+    """rankwise's fusion before: each list min-max normalised over its own pool."""
     def fused(dense: Sequence[Hit], lexical: Sequence[Hit]) -> list[str]:
-        weights = {"dense": 1 - lexical_weight, "lexical": lexical_weight}
-        lists = {"dense": [(h.id, h.score) for h in dense],
-                 "lexical": [(h.id, h.score) for h in lexical]}
-        return [f.id for f in fuse(lists, weights, len(dense) + len(lexical))]
+        score: dict[str, float] = {}
+        for hits, share in ((dense, 1 - lexical_weight), (lexical, lexical_weight)):
+            low, high = min(h.score for h in hits), max(h.score for h in hits)
+            for hit in hits:
+                norm = (hit.score - low) / (high - low) if high > low else 1.0
+                score[hit.id] = score.get(hit.id, 0.0) + share * norm
+        return sorted(score, key=lambda i: -score[i])
     return fused
 
 
-def sweep(kb: KnowledgeBase, queries: Mapping[str, str], qrels: Mapping[str, dict],
-          depth: int, fusions: Mapping[str, Fusion]) -> dict[str, float]:
+def tm2c2(lexical_weight: float) -> Fusion:
+    """rankwise's fusion with a fixed BM25 share instead of the calibrated one."""
+    def fused(dense: Sequence[Hit], lexical: Sequence[Hit]) -> list[str]:
+        lists = {"dense": [(h.id, h.score) for h in dense],
+                 "lexical": [(h.id, h.score) for h in lexical]}
+        weights = {"dense": 1 - lexical_weight, "lexical": lexical_weight}
+        return [f.id for f in fuse(lists, weights, len(dense) + len(lexical), DEPTH)]
+    return fused
+
+
+def compare(kb: KnowledgeBase, queries: Mapping[str, str], qrels: Mapping[str, dict],
+            fusions: Mapping[str, Fusion]) -> dict[str, float]:
     scores: dict[str, list[float]] = {name: [] for name in fusions}
     for query_id, grades in qrels.items():
-        dense = kb.search(queries[query_id], depth, mode="dense")
-        lexical = kb.search(queries[query_id], depth, mode="lexical")
+        dense = kb.search(queries[query_id], DEPTH, mode="dense")
+        lexical = kb.search(queries[query_id], DEPTH, mode="lexical")
         source = {h.id: h.source for h in [*dense, *lexical]}
         for name, fusion in fusions.items():
-            ranking = list(dict.fromkeys(source[i] for i in fusion(dense, lexical)[:20]))
+            fused = fusion(dense, lexical) if dense and lexical else [
+                h.id for h in dense or lexical]
+            ranking = list(dict.fromkeys(source[i] for i in fused[:20]))
             scores[name].append(ndcg_at_k(ranking, grades, 10))
     return {name: statistics.fmean(values) for name, values in scores.items()}
 
@@ -65,30 +89,42 @@ def sweep(kb: KnowledgeBase, queries: Mapping[str, str], qrels: Mapping[str, dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--depth", type=int, default=100, help="candidates per search fused")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--queries", type=int, default=200,
+                        help="known items asked per held-out set (when it is built)")
     options = parser.parse_args()
-    fusions: dict[str, Fusion] = {f"RRF k 60, BM25 weight {w}": rrf(w) for w in (1.0, 0.5, 0.3)}
-    fusions |= {f"rankwise, BM25 share {w}": convex(w) for w in (0.1, 0.2, 0.3, 0.4, 0.5)}
+    if any(SETS[name] and not (SETS[name] / "corpus.jsonl").exists() for name in options.sets):
+        build(options.queries)
+    fusions = {"min-max, BM25 0.3 (before)": min_max(0.3), "TM2C2, BM25 0.3 fixed": tm2c2(0.3),
+               "RRF k 60": rrf()}
     with realmodel_server() as url, tempfile.TemporaryDirectory() as tmp:
-        for root in (require_data(), CHINESE):
-            settings = Settings(ollama_host=url, milvus_uri=str(Path(tmp, f"{root.name}.db")),
-                                query_prefix="", document_prefix="",
-                                hybrid_depth=options.depth)
+        for name in options.sets:
+            root = SETS[name] or require_data()
+            settings = Settings(ollama_host=url, milvus_uri=str(Path(tmp, f"{name}.db")),
+                                embed_model="all-minilm", hybrid_depth=DEPTH,
+                                embed_context=None if name == "trec-dl19-subset" else 256,
+                                request_timeout=600)
             dataset = load_beir(root)
             report = evaluate(dataset, settings, searches=["dense", "lexical", "hybrid"],
                               top_n=20, collection="quality")
-            print(f"{report.dataset}: {report.queries} judged queries, nDCG@10 of the top 20, "
-                  f"embedder all-MiniLM-L6-v2 (real), fusion depth {options.depth}")
+            kb = KnowledgeBase(settings, collection="quality")
+            shares, calibration = kb.fusion_shares(), kb.store.calibration
+            print(f"{name}: {report.queries} judged queries, {kb.count()} chunks, nDCG@10 of "
+                  f"the top 20, all-MiniLM-L6-v2 (real) as all-minilm")
+            if calibration is not None:
+                print(f"  calibration: dense MRR {calibration.dense_mrr:.3f}, BM25 MRR "
+                      f"{calibration.lexical_mrr:.3f} on {calibration.queries} of its own "
+                      f"sentences -> dense {shares['dense']:.2f} / BM25 {shares['lexical']:.2f}")
+            results = {row.name: row.ndcg_at_10 for row in report.results}
             for row in report.results:
                 print(f"  rankwise eval --search {row.name:8s} nDCG@10 {row.ndcg_at_10:.4f}"
                       f"  R@10 {row.recall_at_k:.4f}  MRR@10 {row.mrr_at_10:.4f}"
                       f"  {row.seconds * 1000:6.1f} ms/query")
-            dense = report.results[0].ndcg_at_10
-            kb = KnowledgeBase(settings, collection="quality")
+            better = max(results["dense"], results["lexical"])
+            print(f"  hybrid - max(dense, lexical) = {results['hybrid'] - better:+.4f}")
             qrels = {q: dataset.qrels[q] for q in dataset.judged_queries}
-            for name, value in sweep(kb, dataset.queries, qrels, options.depth,
-                                     fusions).items():
-                print(f"  {name:26s} nDCG@10 {value:.4f}  ({value / dense:.3f}x dense)")
+            for label, value in compare(kb, dataset.queries, qrels, fusions).items():
+                print(f"  {label:28s} nDCG@10 {value:.4f}  ({value - better:+.4f})")
             kb.close()
 
 

@@ -189,6 +189,7 @@ def ingest(
                 typer.secho(f"{kind}: {shown(message, one_line=True)}",
                             fg=typer.colors.YELLOW, err=True)
         typer.echo(report.summary())
+        _echo_warnings(report.warnings)
         if not report.complete:
             raise typer.Exit(1)
 
@@ -322,18 +323,29 @@ def evaluate_command(
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
     rerank: Annotated[list[StrategyChoice], typer.Option(
         help="none, pointwise, listwise, tournament (repeatable).")] = ["none"],
-    search: Annotated[list[SearchChoice], typer.Option(
-        help="hybrid, dense, lexical (repeatable).")] = ["dense", "hybrid"],
+    search: Annotated[Optional[list[SearchChoice]], typer.Option(
+        help="hybrid, dense, lexical (repeatable; default dense and hybrid).")] = None,
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Measure retrieval and rerank quality (nDCG@10, Recall@k, MRR@10) and cost."""
     from rankwise.tools import evaluate, load_beir
 
-    report = _run(ctx, lambda: evaluate(
-        load_beir(dataset), ctx.obj.settings(), searches=[s.value for s in search],
-        reranks=[r.value for r in rerank], top_n=top_n, k=k))
+    from .progress import evaluation_progress
+
+    searches = [s.value for s in search] if search else ["dense", "hybrid"]
+    if not search:
+        typer.echo("searching dense and hybrid (the default; --search picks)", err=True)
+
+    def action() -> Any:
+        with evaluation_progress(quiet or as_json) as progress:
+            return evaluate(load_beir(dataset), ctx.obj.settings(), searches=searches,
+                            reranks=[r.value for r in rerank], top_n=top_n, k=k,
+                            progress=progress)
+
+    report = _run(ctx, action)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         raise typer.Exit(1 if report.failures else 0)

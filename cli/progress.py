@@ -1,4 +1,5 @@
-"""A rich progress bar for ingest: files, chunks, chunks per second."""
+"""Rich progress bars on stderr: ingest (files, chunks, chunks per second) and evaluation
+(the corpus ingest, then each configuration's queries)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rich.progress import (
 class _RichIngestProgress:
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._files = progress.add_task("files", total=None, chunks=0, rate=0.0)
+        self._files = progress.add_task("ingest", total=None, chunks=0, rate=0.0)
         self._chunks = 0
 
     def start(self, total_sources: int) -> None:
@@ -46,3 +47,24 @@ def ingest_progress(quiet: bool) -> Iterator[_RichIngestProgress | None]:
     )
     with Progress(*columns, console=Console(stderr=True)) as progress:
         yield _RichIngestProgress(progress)
+
+
+class _RichEvaluationProgress(_RichIngestProgress):
+    def measuring(self, configuration: str, queries: int) -> None:
+        self._queries = self._progress.add_task(configuration, total=queries, chunks=0,
+                                                rate=0.0)
+
+    def measured(self) -> None:
+        self._progress.update(self._queries, advance=1)
+
+
+@contextmanager
+def evaluation_progress(quiet: bool) -> Iterator[_RichEvaluationProgress | None]:
+    """The corpus ingest's bar, then a bar per configuration, on stderr."""
+    if quiet:
+        yield None
+        return
+    columns = (TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        yield _RichEvaluationProgress(progress)

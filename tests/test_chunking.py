@@ -7,7 +7,7 @@ import re
 
 import pytest
 from langchain_core.documents import Document
-from rankwise.tools import InvalidArgumentError, KnowledgeBase
+from rankwise.tools import InvalidArgumentError, KnowledgeBase, RetrieveTool
 from rankwise.tools.core.chunking import Chunker, estimate_tokens
 from rankwise.tools.core.documents import Source
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -30,7 +30,7 @@ def test_ingest_keeps_every_chunk_inside_the_window_ollama_reports(settings, oll
 
     kb.add_texts([LONG], [{"source": "long.md"}])
 
-    sent = ollama.embedded_texts()
+    sent = [t for t in ollama.embedded_texts() if not t.startswith("search_query: ")]
     assert len(sent) > 10  # 256 tokens were asked for; the 64-token window won
     assert all(basic_tokens(text) + 2 <= 64 for text in sent)
     assert all(text.startswith("passage: ") for text in sent)
@@ -96,3 +96,70 @@ def test_chinese_text_splits_at_sentence_ends():
     assert len(chunks) > 3
     assert all(c.text[-1] in "。！？；" for c in chunks)
     assert "".join(c.text for c in chunks) == "".join(sentences)
+
+
+GUIDE = """# Operations guide
+
+Short intro.
+
+## Backups
+
+""" + " ".join(f"Backup rule {n}: nightly copies are kept for thirty days." for n in range(40)) \
+    + """
+
+### Restoring
+
+Restore with the restore command; it asks which night to bring back.
+
+## Keys
+
+Signing keys rotate every ninety days.
+
+Ok.
+"""
+
+
+def guide_chunks(size: int = 120) -> list:
+    return Chunker(size, 10).split(Source("guide.md", "markdown", [Document(GUIDE)]))
+
+
+def test_no_chunk_is_only_a_heading_or_a_fragment():
+    chunks = guide_chunks()
+
+    for chunk in chunks:
+        body = re.sub(r"^#{1,6} .*$", "", chunk.text, flags=re.M).strip()
+        assert body, f"a chunk of headings only: {chunk.text!r}"
+        assert estimate_tokens(chunk.text) <= 120
+    assert not any(c.text.strip() in ("Ok.", "Short intro.") for c in chunks), "fragments joined"
+    assert any("Ok." in c.text for c in chunks) and any("Short intro." in c.text for c in chunks)
+
+
+def test_every_chunk_carries_its_heading_path():
+    chunks = guide_chunks(size=40)  # each section a chunk or more of its own
+    by_text = {c.text: c for c in chunks}
+
+    restoring = next(c for t, c in by_text.items() if "restore command" in t)
+    keys = next(c for t, c in by_text.items() if "ninety days" in t)
+    rules = [c for t, c in by_text.items() if "Backup rule 30" in t]
+
+    assert restoring.context == "Operations guide > Backups > Restoring"
+    assert keys.context == "Operations guide > Keys"
+    assert rules and all(c.context == "Operations guide > Backups" for c in rules)
+    assert all(c.metadata["headings"] == c.context for c in chunks)
+    assert restoring.embedded.startswith("Operations guide > Backups > Restoring\n\n")
+
+
+def test_headings_reach_the_model_and_the_llm_marked_apart(kb, ollama, tmp_path):
+    (tmp_path / "guide.md").write_text(GUIDE)
+    kb.ingest([tmp_path / "guide.md"])
+
+    sent = ollama.embedded_texts()
+    hit = kb.search("how do I bring back a night", k=1, mode="lexical")[0]
+    tool_text = RetrieveTool(knowledge_base=kb).invoke({"query": "restore command", "k": 1})
+
+    assert any(t.startswith("search_document: Operations guide > Backups") for t in sent)
+    assert hit.text.startswith("### Restoring") or "restore command" in hit.text
+    assert hit.metadata["headings"].startswith("Operations guide > Backups")
+    assert 'headings="Operations guide &gt; Backups &gt; Restoring"' in tool_text
+    assert kb.search("Operations guide Keys rotate", k=1, mode="lexical")[0].text.endswith(
+        "Ok."), "BM25 reads the headings too"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from judges import Judge
-from rankwise.tools import DatasetError, evaluate, load_beir
 from rankwise.cli.app import app
+from rankwise.tools import DatasetError, evaluate, load_beir
 from test_cli import rankwise
 from typer.testing import CliRunner
 
@@ -140,3 +140,19 @@ def test_a_configuration_that_fails_keeps_the_rows_measured(dataset_dir, setting
                                       "--rerank", "listwise", "--search", "dense"])
     assert result.exit_code == 1 and "dense+listwise could not be measured" in result.output
     assert "│ dense " in result.output
+
+
+def test_eval_measures_only_the_searches_asked_for_and_shows_progress(dataset_dir, settings,
+                                                                      monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", settings.ollama_host)
+    monkeypatch.setenv("RANKWISE_MILVUS_URI", settings.milvus_uri)
+    runner = CliRunner()
+
+    asked = runner.invoke(app, ["eval", str(dataset_dir), "--search", "lexical"])
+    defaulted = runner.invoke(app, ["eval", str(dataset_dir)])
+
+    assert asked.exit_code == 0 and "│ lexical " in asked.output
+    assert "│ dense " not in asked.output and "the default" not in asked.output
+    assert "searching dense and hybrid (the default; --search picks)" in defaulted.output
+    assert "│ dense " in defaulted.output and "│ hybrid " in defaulted.output
+    assert "lexical" in asked.output.split("│ lexical")[0], "a progress bar named it"

@@ -76,7 +76,8 @@ def test_several_ingest_processes_at_once_then_search_and_ask(milvus_server, set
     kb = KnowledgeBase(settings, milvus_uri=milvus_server, collection="shared")
     assert kb.count() == 36, "every writer's chunks, exactly once"
     assert kb.search("note 7 about topic 207", k=1)[0].source.endswith("part2/doc7.md")
-    assert kb.search("topic 105", k=1, mode="hybrid")[0].source.endswith("part1/doc5.md")
+    assert kb.search("Writer 1 wrote note 5 about topic 105", k=1,
+                     mode="hybrid")[0].source.endswith("part1/doc5.md")
 
     ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0 if "207" in p else 0.0))
     asked = subprocess.run([sys.executable, "-m", "rankwise.cli.app", "ask",

@@ -9,6 +9,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pymilvus.exceptions import MilvusException
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from ..core.analysis import ANALYZER_VERSION, AUTO, LexicalAnalyzer, detect_language
+from ..core.calibration import Calibration
 from ..core.documents import MAX_SOURCE_BYTES, MAX_TEXT_BYTES
 from ..core.errors import (
     AnalyzerMismatchError,
@@ -34,6 +36,7 @@ from .milvus_errors import boundary
 
 IDENTITY_PROPERTY = "rankwise.embedding"
 LEXICAL_PROPERTY = "rankwise.lexical"
+CALIBRATION_PROPERTY = "rankwise.calibration"
 LEGACY_MODEL_PROPERTY = "rankwise.embed_model"  # collections made before identities
 OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
 _QUERY_BATCH = 1000
@@ -131,6 +134,9 @@ def open_client(settings: Settings) -> MilvusClient:
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
             said = getattr(exc, "message", None) or str(exc)
+            if "database" in said.lower() and "not" in said.lower():
+                raise StoreError(f"{said} on the Milvus server at {uri}: check "
+                                 "RANKWISE_MILVUS_DB, or create the database") from exc
             raise StoreError(
                 f"cannot reach the Milvus server at {uri} ({said}): start it, or check "
                 "RANKWISE_MILVUS_URI and RANKWISE_MILVUS_TOKEN") from exc
@@ -180,6 +186,7 @@ class MilvusStore:
         # The analyser of the BM25 field: None for collections made before rankwise
         # analysed text itself (Milvus's standard analyzer reads the raw text).
         self.analyzer: LexicalAnalyzer | None = None
+        self.calibration: Calibration | None = None  # how well each leg reads it
         if self._exists():
             self._adopt()
 
@@ -222,6 +229,8 @@ class MilvusStore:
         properties = info.get("properties") or {}
         if "lexical" in fields:
             self.analyzer = self._recorded_analyzer(properties)
+        if CALIBRATION_PROPERTY in properties:
+            self.calibration = Calibration(**json.loads(properties[CALIBRATION_PROPERTY]))
         if ("tenant" in fields) != (self.tenant is not None):
             raise StoreError(
                 f"collection {self.name!r} is shared by tenants: set RANKWISE_TENANT to yours"
@@ -312,6 +321,9 @@ class MilvusStore:
             return
         try:
             self.client.create_index(self.name, index)
+            # a server under load may not list the index at once, and refuses to load
+            # a collection without one: wait for it, as a writer adopting it would
+            _eventually(lambda: bool(self.client.list_indexes(self.name, "vector")))
             self.client.load_collection(self.name)
         except MilvusException as exc:
             with _quiet():
@@ -340,16 +352,17 @@ class MilvusStore:
     # ---- writes -------------------------------------------------------------------
     @boundary("storing chunks")
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store `rows`. On a server, other processes may store the same chunks at once:
-        an upsert keeps one row per chunk id however many write it."""
+        """Store `rows`; a row's `context` (its headings) is indexed for BM25 with its
+        text, not stored apart. On a server, other processes may store the same chunks at
+        once: an upsert keeps one row per chunk id however many write it."""
         if rows:
             self.ensure(len(rows[0]["vector"]), [row["text"] for row in rows])
             extra: dict[str, Any] = {} if self.tenant is None else {"tenant": self.tenant}
-            if self.analyzer is not None:
-                rows = [{**row, **extra, "lexical": _fitted(self.analyzer.analyze(row["text"]))}
-                        for row in rows]
-            elif extra:
-                rows = [{**row, **extra} for row in rows]
+            rows = [{**{k: v for k, v in row.items() if k != "context"}, **extra,
+                     **({"lexical": _fitted(self.analyzer.analyze(
+                         f"{row.get('context', '')}\n{row['text']}"))}
+                        if self.analyzer is not None else {})}
+                    for row in rows]
             write = self.client.insert if self.settings.milvus_is_local else self.client.upsert
             write(self.name, list(rows))
 
@@ -420,6 +433,27 @@ class MilvusStore:
     def sources(self) -> set[str]:
         """Every source that has chunks in the collection."""
         return {row["source"] for row in self._query('id != ""', ["source"])}
+
+    @boundary("recording the calibration")
+    def record_calibration(self, calibration: Calibration) -> None:
+        """Keep `calibration` with the collection, for every process that opens it."""
+        self.client.alter_collection_properties(
+            self.name, properties={CALIBRATION_PROPERTY: json.dumps(calibration.as_dict())})
+        self.calibration = calibration
+
+    @boundary("sampling chunks")
+    def sample(self, size: int, seed: int = 0) -> list[Hit]:
+        """About `size` chunks spread over the collection (ids are hashes, so those from
+        a seeded point of the id space on are a fair sample)."""
+        if self.dimension is None:
+            return []
+        start = random.Random(seed).getrandbits(128).to_bytes(16, "big").hex()
+        rows = list(self.client.query(self.name, filter=self._scoped(f'id >= "{start}"'),
+                                      output_fields=OUTPUT_FIELDS, limit=size))
+        if len(rows) < size:  # wrap around the id space
+            rows += list(self.client.query(self.name, filter=self._scoped(f'id < "{start}"'),
+                                           output_fields=OUTPUT_FIELDS, limit=size - len(rows)))
+        return [_hit(row) for row in rows]
 
     @boundary("counting chunks")
     def count(self) -> int:

@@ -64,15 +64,74 @@ _SEPARATORS = {
 }
 
 
+CONTEXT_TOKENS = 32
+"""Tokens of a chunk's headings at most: the room a chunk leaves for them in the window."""
+MIN_SHARE = 8
+"""A chunk under 1/MIN_SHARE of the chunk size is a fragment: it joins a neighbour."""
+
+
 @dataclass(frozen=True)
 class Chunk:
-    """One piece of a source, ready to embed and store."""
+    """One piece of a source, ready to embed and store; `context` is its document's title
+    and heading path ("Guide > Install > Upgrading"), embedded and indexed with it and
+    kept in its metadata as `headings`."""
 
     id: str
     text: str
     source: str
     index: int
     metadata: dict[str, Any]
+    context: str = ""
+
+    @property
+    def embedded(self) -> str:
+        """What the models read: the headings, then the chunk's own text."""
+        return f"{self.context}\n\n{self.text}" if self.context else self.text
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_MD_FENCE = re.compile(r"^(```|~~~)", re.M)
+_RST_TITLE = re.compile(rf"^(?:({_UNDERLINE})\n)?([^\n]*\w[^\n]*)\n({_UNDERLINE})[ \t]*$", re.M)
+
+
+def headings(text: str, kind: str) -> list[tuple[int, int, str]]:
+    """The headings of a document as (offset, level, title), in order: Markdown `#` lines
+    outside code fences, reST titles (levels in order of their adornments' first use)."""
+    if kind == "markdown":
+        fences = [m.start() for m in _MD_FENCE.finditer(text)]
+        def fenced(at: int) -> bool:
+            return sum(1 for f in fences if f < at) % 2 == 1
+        return [(m.start(), len(m.group(1)), m.group(2).strip())
+                for m in _MD_HEADING.finditer(text) if not fenced(m.start())]
+    if kind == "rst":
+        adornments: list[tuple[bool, str]] = []
+        found = []
+        for m in _RST_TITLE.finditer(text):
+            style = (m.group(1) is not None, m.group(3)[0])
+            if style not in adornments:
+                adornments.append(style)
+            found.append((m.start(), adornments.index(style) + 1, m.group(2).strip()))
+        return found
+    return []
+
+
+def _path(found: list[tuple[int, int, str]], at: int) -> list[str]:
+    """The heading path in force at offset `at`."""
+    stack: list[tuple[int, str]] = []
+    for offset, level, title in found:
+        if offset > at:
+            break
+        stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
+    return [title for _, title in stack]
+
+
+def _heading_lines(text: str, kind: str) -> str:
+    """`text` without its heading lines (and reST adornments)."""
+    if kind == "markdown":
+        return _MD_HEADING.sub("", text)
+    if kind == "rst":
+        return _RST_TITLE.sub("", text)
+    return text
 
 
 def chunk_id(source: str, index: int, text: str, namespace: str = "") -> str:
@@ -95,25 +154,70 @@ class Chunker:
             return RecursiveCharacterTextSplitter(
                 separators=separators, is_separator_regex=True, keep_separator="start",
                 chunk_size=size, chunk_overlap=min(overlap, size // 2),
-                length_function=count)
+                length_function=count, add_start_index=True)
 
         self._default = splitter(_TAIL)
         self._by_kind = {kind: splitter(separators) for kind, separators in _SEPARATORS.items()}
 
     def split(self, source: Source) -> list[Chunk]:
+        """The source's chunks: no chunk is only headings (its headings go with the next),
+        a fragment under 1/MIN_SHARE of the size joins a neighbour it fits with, and every
+        chunk carries its document's title and heading path."""
         splitter = self._by_kind.get(source.kind, self._default)
         chunks: list[Chunk] = []
         for document in source.documents:
             metadata = {k: v for k, v in document.metadata.items() if k != "source"}
-            for text in _within_bytes(splitter.split_text(document.page_content)):
-                if text.strip():
+            text = document.page_content
+            found = headings(text, source.kind)
+            title = str(metadata.get("title") or "")
+            pieces: list[tuple[str, list[str]]] = []
+            for piece in splitter.create_documents([text]):
+                path = _path(found, piece.metadata["start_index"])
+                if title and path[:1] != [title]:
+                    path.insert(0, title)
+                if _heading_lines(piece.page_content, source.kind).strip():
+                    pieces.append((piece.page_content, path))
+            for piece_text, path in self._joined(pieces, source.kind):
+                for fitted in _within_bytes([piece_text]):
                     index = len(chunks)
-                    chunks.append(
-                        Chunk(chunk_id(source.name, index, text, self.namespace), text,
-                              source.name, index,
-                              dict(metadata))
-                    )
+                    context = self._context(path)
+                    chunks.append(Chunk(
+                        chunk_id(source.name, index, fitted, self.namespace), fitted,
+                        source.name, index,
+                        {**metadata, "headings": context} if context else dict(metadata),
+                        context))
         return chunks
+
+    def _joined(self, pieces: list[tuple[str, list[str]]],
+                kind: str) -> list[tuple[str, list[str]]]:
+        """Fragments joined to a neighbour they fit with: a small piece that does not open
+        a section joins the one before; a small piece before another joins it, under the
+        heading path of the section that opens there (a short section with its own
+        heading is whole, not a fragment)."""
+        small = max(1, self.size // MIN_SHARE)
+        joined: list[tuple[str, list[str]]] = []
+        for text, path in pieces:
+            if joined:
+                before, before_path = joined[-1]
+                opens = _heading_lines(text, kind) != text and not text[:1].isspace() and (
+                    _heading_lines(text.split("\n\n", 1)[0], kind).strip() == "")
+                merged = f"{before}\n\n{text}"
+                fits = self.count(merged) <= self.size
+                if fits and self.count(text) < small and not opens:
+                    joined[-1] = (merged, before_path)
+                    continue
+                if fits and self.count(before) < small:
+                    joined[-1] = (merged, path if opens else before_path)
+                    continue
+            joined.append((text, path))
+        return joined
+
+    def _context(self, path: list[str]) -> str:
+        """The heading path as one line, cut to CONTEXT_TOKENS tokens from its start."""
+        context = " > ".join(path)
+        while context and self.count(context) > CONTEXT_TOKENS:
+            context = context[: int(len(context) * 0.9)].rstrip()
+        return context
 
 
 def _within_bytes(texts: list[str], limit: int = MAX_TEXT_BYTES) -> list[str]:

@@ -1,12 +1,19 @@
-"""Fusing the dense and BM25 rankings: a convex combination of min-max normalised scores.
+"""Fusing the dense and BM25 rankings: a convex combination of scores normalised on their
+theoretical range.
 
 Following Bruch, Gai and Ingber ("An Analysis of Fusion Functions for Hybrid Retrieval",
-ACM TOIS 2023): each list's scores are scaled to [0, 1] over the candidates it returned,
-and a hit scores the weighted sum, a list that did not return it adding 0. Unlike
-reciprocal rank fusion (Cormack et al., SIGIR 2009), which only sees ranks, the scores
-keep each list's confidence: a leg whose scores barely separate its candidates (a model
-that does not know the language, BM25 on a paraphrase) moves the fused order little, so
-a weak leg does not drag a strong one down. bench/retrieval.py measures both.
+ACM TOIS 2023, TM2C2): each list's scores are divided by the best score it returned, from a
+floor of 0 (cosine similarity and BM25 have no meaningful score below it), not stretched
+between the pool's own minimum and maximum. So a leg whose scores barely separate its
+candidates (an embedding model that does not read the language: cosines from 0.55 to 0.81)
+keeps them close together and moves the fused order little, where min-max normalisation
+would stretch the same scores over 0..1 and let noise outvote the other leg. A hit scores
+the weighted sum. A list cut at the depth asked for ranked every hit it did not return
+below all it returned: such a hit gets that list's lowest normalised score, not 0, so a
+leg that gives every candidate about the same score cannot push out what only the other
+leg found. A list that ended before the depth returned all it matched: the rest score 0.
+bench/retrieval.py measures this against min-max and reciprocal rank fusion on every
+judged set.
 """
 
 from __future__ import annotations
@@ -30,21 +37,25 @@ class Fused:
 
 
 def _normalised(scored: Sequence[Scored]) -> list[float]:
-    if not scored:
-        return []
-    low, high = min(s for _, s in scored), max(s for _, s in scored)
-    return [(s - low) / (high - low) if high > low else 1.0 for _, s in scored]
+    """Scores over the best one, from a floor of 0: in [0, 1]."""
+    best = max((s for _, s in scored), default=0.0)
+    return [max(s, 0.0) / best if best > 0 else 0.0 for _, s in scored]
 
 
 def fuse(lists: Mapping[str, Sequence[Scored]], weights: Mapping[str, float],
-         k: int) -> list[Fused]:
-    """The `k` best chunks of `lists` (name -> (id, score), best first) by the weighted sum
-    of their normalised scores."""
-    fused: dict[str, float] = {}
+         k: int, depth: int) -> list[Fused]:
+    """The `k` best chunks of `lists` (name -> (id, score), best first, each asked for its
+    best `depth`) by the weighted sum of their normalised scores; `weights` should add up
+    to 1, so a fused score is in [0, 1] and 1 only for the best hit of every list."""
+    normalised = {name: dict(zip((c for c, _ in scored), _normalised(scored)))
+                  for name, scored in lists.items()}
+    floors = {name: min(normalised[name].values()) if len(scored) >= depth else 0.0
+              for name, scored in lists.items()}
     legs: dict[str, dict[str, LegScore]] = {}
     for name, scored in lists.items():
-        for rank, ((chunk, score), norm) in enumerate(zip(scored, _normalised(scored)), 1):
-            fused[chunk] = fused.get(chunk, 0.0) + weights[name] * norm
-            legs.setdefault(chunk, {})[name] = LegScore(rank=rank, score=score)
+        for rank, (chunk, score) in enumerate(scored, 1):
+            legs.setdefault(chunk, {}).setdefault(name, LegScore(rank=rank, score=score))
+    fused = {chunk: sum(weights[name] * normalised[name].get(chunk, floors[name])
+                        for name in lists) for chunk in legs}
     best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
     return [Fused(i, fused[i], legs[i]) for i in best]

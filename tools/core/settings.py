@@ -86,8 +86,10 @@ class Settings(BaseSettings):
         "hybrid", description="hybrid (dense + BM25, fused), dense, or lexical (BM25).")
     hybrid_depth: int = Field(
         100, ge=1, le=1000, description="Candidates each search of a hybrid search fuses.")
-    lexical_weight: float = Field(
-        0.3, ge=0, le=1, description="Share of the BM25 scores in hybrid fusion (dense: the rest).")
+    lexical_weight: float | None = Field(
+        None, ge=0, le=1, description="Share of the BM25 scores in hybrid fusion (dense: the "
+        "rest); default: calibrated per collection from how well each leg reads it (0.3 "
+        "when both read it alike).")
     lexical_language: str = Field(
         "auto", description="BM25 stemming and stopwords: auto (detected from a new "
         "collection's first chunks), none, or a language such as english, german, french.")

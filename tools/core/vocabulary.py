@@ -18,7 +18,8 @@ SearchMode = Literal["hybrid", "dense", "lexical"]
 
 ScoreKind = Literal["cosine", "bm25", "fused"]
 """What a hit's `score` is: cosine similarity, a BM25 score, or the fused score of a hybrid
-search (the weighted sum of both searches' min-max normalised scores, 0 to 1)."""
+search (the weighted sum of both searches' scores, each over its best: 0 to 1, 1 only for
+the best hit of both)."""
 
 Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
 """How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
@@ -121,12 +122,19 @@ def fence(text: str) -> str:
 
 def format_hits(hits: Sequence[Hit]) -> str:
     """Numbered passages fenced as data, ready to put in front of an LLM:
-    `<passage n="1" id="..." source="..." score="0.812">text</passage>`. The header is the
-    fence's opening tag, so no passage text can pose as another passage or its header."""
+    `<passage n="1" id="..." source="..." headings="Guide > Install" score="0.812">text
+    </passage>`. The header is the fence's opening tag, so no passage text can pose as
+    another passage or its header."""
     if not hits:
         return "No passages found."
     return "\n\n".join(
-        f'<passage n="{n}" id="{html.escape(hit.id)}" source="{html.escape(hit.source)}" '
-        f'score="{hit.score:.3f}">\n{fence(hit.text)}\n</passage>'
+        f'<passage n="{n}" id="{html.escape(hit.id)}" source="{html.escape(hit.source)}"'
+        f'{_headings(hit)} score="{hit.score:.3f}">\n{fence(hit.text)}\n</passage>'
         for n, hit in enumerate(hits, start=1)
     )
+
+
+def _headings(hit: Hit) -> str:
+    """The passage's document title and heading path, as an attribute of its fence."""
+    headings = hit.metadata.get("headings")
+    return f' headings="{html.escape(str(headings))}"' if headings else ""

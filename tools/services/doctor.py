@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from ..adapters import models
-from ..adapters.milvus import MilvusStore
 from ..core.errors import RankwiseError
 from ..core.settings import Settings
+from .knowledge_base import KnowledgeBase
 
 
 @dataclass
@@ -60,15 +59,15 @@ def run_checks(settings: Settings) -> list[Check]:
             where = settings.base_url or "the provider's default URL"
             checks.append(Check(role, True, f"{ref} at {where}"))
     dimension = None
-    embedder = models.embeddings(settings)
+    kb = KnowledgeBase(settings)
     if embeddable:
         try:
-            dimension = len(embedder.embed_query("dimension check"))
+            dimension = len(kb.embedder.embed_query("dimension check"))
             checks.append(Check("embedding", True, f"{dimension} dimensions"))
         except RankwiseError as exc:
             checks.append(Check("embedding", False, str(exc)))
     try:
-        store = MilvusStore(settings, embedder.identity.as_dict())
+        store = kb.store
         checks.append(Check("milvus", True, f"{settings.milvus_uri} opened: "
                                              f"{store.capabilities.describe()}"))
         if not store.capabilities.bm25 and settings.search_mode != "dense":
@@ -95,5 +94,23 @@ def run_checks(settings: Settings) -> list[Check]:
             "collection", fits, detail,
             "" if fits else f"the model gives {dimension}-d vectors: use another collection",
         ))
-    store.close()
+        if fits and dimension is not None and store.lexical:
+            checks.append(_legs(kb))
+    kb.close()
     return checks
+
+
+def _legs(kb: KnowledgeBase) -> Check:
+    """How each search leg reads the collection: measured at ingest, or now."""
+    try:
+        if kb.store.calibration is None:
+            kb.calibrate()
+    except RankwiseError as exc:
+        return Check("search legs", False, f"could not be measured: {exc}")
+    report = kb.leg_report()
+    calibration = kb.store.calibration
+    if report is None or calibration is None:
+        return Check("search legs", True, "too few chunks to measure")
+    head, _, fix = report.partition(". ")
+    weak = calibration.weak_leg() is not None
+    return Check("search legs", not weak, head, fix if weak else "")

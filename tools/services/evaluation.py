@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -24,8 +24,18 @@ from ..core.errors import RankwiseError
 from ..core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 from ..core.settings import Settings
 from ..core.vocabulary import SEARCH_MODES, STRATEGIES, SearchMode, Strategy, choose
+from .ingest import IngestProgress
 from .knowledge_base import KnowledgeBase
 from .rerank import Reranker
+
+
+class EvaluationProgress(IngestProgress, Protocol):
+    """Receives an evaluation's progress: the corpus ingest, then each configuration's
+    queries (`rankwise eval` draws bars from it)."""
+
+    def measuring(self, configuration: str, queries: int) -> None: ...
+
+    def measured(self) -> None: ...
 
 
 class DatasetError(RankwiseError, ValueError):
@@ -163,10 +173,12 @@ def evaluate(
     collection: str | None = None,
     embeddings: Embeddings | None = None,
     chat_model: BaseChatModel | None = None,
+    progress: EvaluationProgress | None = None,
 ) -> EvaluationReport:
     """Score every (search mode, rerank strategy) pair on the dataset's judged queries.
 
-    Models come from `settings`, or are the LangChain `embeddings` / `chat_model` given.
+    Models come from `settings`, or are the LangChain `embeddings` / `chat_model` given;
+    `progress` hears of the ingest and of every query measured.
     """
     for search in searches:
         choose(search, SEARCH_MODES, "search mode")
@@ -179,7 +191,9 @@ def evaluate(
     with KnowledgeBase(settings, embeddings=embeddings,
                        collection=collection or f"eval_{safe_name}") as kb:
         started = time.perf_counter()
-        kb.add_documents(dataset.documents())
+        if progress is not None:
+            progress.start(len(dataset.corpus_ids))
+        kb.add_documents(dataset.documents(), progress)
         report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
                                   dataset.unknown_documents, dataset.unknown_queries,
                                   ingest_seconds=time.perf_counter() - started)
@@ -189,7 +203,8 @@ def evaluate(
                 try:  # one configuration failing (a model down, no BM25) costs only its row
                     reranker = None if strategy == "none" else Reranker(
                         kb.settings, strategy=strategy, top_k=max(k, 10), chat_model=chat_model)
-                    report.results.append(_run(kb, dataset, search, reranker, depth, k))
+                    report.results.append(_run(kb, dataset, search, reranker, depth, k,
+                                               progress))
                 except RankwiseError as exc:
                     report.failures[_name(search, strategy)] = str(exc)
         report.seconds = time.perf_counter() - started
@@ -201,8 +216,11 @@ def _name(search: SearchMode, strategy: Strategy) -> str:
 
 
 def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
-         depth: int, k: int) -> ConfigurationResult:
+         depth: int, k: int, progress: EvaluationProgress | None) -> ConfigurationResult:
     ndcg, recall, mrr, calls, rounds, tokens, seconds = [], [], [], [], [], [], []
+    name = _name(search, "none" if reranker is None else reranker.strategy)
+    if progress is not None:
+        progress.measuring(name, len(dataset.judged_queries))
     for query_id in dataset.judged_queries:
         started = time.perf_counter()
         hits = kb.search(dataset.queries[query_id], depth, mode=search)
@@ -221,7 +239,8 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         calls.append(used_calls)
         rounds.append(used_rounds)
         tokens.append(used_tokens)
-    name = _name(search, "none" if reranker is None else reranker.strategy)
+        if progress is not None:
+            progress.measured()
     mean = statistics.fmean
     return ConfigurationResult(name, mean(ndcg), mean(recall), mean(mrr), mean(calls),
                                mean(rounds), mean(tokens), mean(seconds), k)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..adapters.models import GuardedEmbeddings
 from ..adapters.models.boundary import timed_out
-from ..core.chunking import Chunk, Chunker
+from ..core.chunking import CONTEXT_TOKENS, Chunk, Chunker
 from ..core.documents import Source, storable_problem
 from ..core.errors import InvalidVectorError, ModelUnavailableError
 from ..core.settings import Settings
@@ -57,6 +57,8 @@ class IngestReport:
     failed: list[str] = field(default_factory=list)
     """Sources some of whose chunks could not be embedded, with the reason; their earlier
     chunks are kept, and the next run tries the missing ones again."""
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know of the collection (a search leg that reads it badly)."""
     seconds: float = 0.0
 
     @property
@@ -123,7 +125,7 @@ class _Pipeline:
 
     def _submit(self) -> None:
         batch = self.batch
-        future = self.executor.submit(self._embed, [c.text for c in batch])
+        future = self.executor.submit(self._embed, [c.embedded for c in batch])
         self.in_flight.append((future, batch))
         self.submitted += 1
         self.batch, self.batch_chars = [], 0
@@ -168,7 +170,7 @@ class _Pipeline:
         good = [(c, v) for c, v in landed if not isinstance(v, InvalidVectorError)]
         self.waiting_rows += [
             {"id": c.id, "vector": v, "text": c.text, "source": c.source,
-             "chunk_index": c.index, "metadata": c.metadata}
+             "chunk_index": c.index, "metadata": c.metadata, "context": c.context}
             for c, v in good
         ]
         self.landed += 1
@@ -253,8 +255,8 @@ def ingest_sources(
     started = time.perf_counter()
     report = IngestReport()
     progress = progress or _NoProgress()
-    chunker = Chunker(embedder.chunk_tokens(settings.chunk_size), settings.chunk_overlap,
-                      embedder.count_tokens, settings.tenant or "")
+    chunker = Chunker(embedder.chunk_tokens(settings.chunk_size, CONTEXT_TOKENS + 2),
+                      settings.chunk_overlap, embedder.count_tokens, settings.tenant or "")
     pipeline = _Pipeline(store, embedder, settings, progress)
     group: list[tuple[str, list[Chunk]]] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,8 +15,15 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from ..adapters import models
+from ..core.calibration import DEFAULT_SHARES, MIN_CHUNKS, Calibration, pseudo_query
+from ..core.calibration import SAMPLE as CALIBRATION_SAMPLE
 from ..core.documents import Source, discover, exists, group_documents, load_file
-from ..core.errors import CollectionNotFoundError, InvalidArgumentError, UnreadableFileError
+from ..core.errors import (
+    CollectionNotFoundError,
+    InvalidArgumentError,
+    RankwiseError,
+    UnreadableFileError,
+)
 from ..core.filters import checked_expression, compile_filter
 from ..core.fusion import fuse
 from ..core.settings import Settings
@@ -32,6 +40,8 @@ from .ingest import IngestProgress, IngestReport, ingest_sources
 
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
+
+log = logging.getLogger("rankwise.ingest")
 
 
 class KnowledgeBase:
@@ -93,13 +103,13 @@ class KnowledgeBase:
         report.skipped[:0] = found.skipped
         if prune:
             report.removed += self._prune(paths)
-        return report
+        return self._recalibrated(report)
 
     def add_documents(
         self, documents: Iterable[Document], progress: IngestProgress | None = None
     ) -> IngestReport:
         """Ingest in-code documents; those sharing `metadata['source']` form one source."""
-        return self._ingest(group_documents(documents), progress)
+        return self._recalibrated(self._ingest(group_documents(documents), progress))
 
     def add_texts(
         self, texts: Iterable[str], metadatas: Iterable[dict[str, Any]] | None = None
@@ -187,10 +197,9 @@ class KnowledgeBase:
             dense = store.search(self.embedder.embed_query(query), depth, expr)
             lexical = lexical_search.result()
         found = {hit.id: hit for hit in (*lexical, *dense)}
-        weight = self.settings.lexical_weight
         fused = fuse({"dense": [(h.id, h.score) for h in dense],
-                      "lexical": [(h.id, h.score) for h in lexical]},
-                     {"dense": 1.0 - weight, "lexical": weight}, k)
+                      "lexical": [(h.id, h.score) for h in lexical]}, self.fusion_shares(), k,
+                     depth)
         return [found[f.id].model_copy(update={"score": f.score, "scored_by": "fused",
                                                "legs": f.legs}) for f in fused]
 
@@ -210,6 +219,75 @@ class KnowledgeBase:
                 f"collection {settings.collection!r} does not exist at "
                 f"{self.store.describe_location()}: ingest documents first (rankwise ingest "
                 "PATH), or check RANKWISE_COLLECTION")
+
+    def fusion_shares(self) -> dict[str, float]:
+        """Each leg's share of a hybrid search's fused score: the `lexical_weight` setting,
+        or the collection's calibration, or the default 0.7 dense / 0.3 BM25."""
+        weight = self.settings.lexical_weight
+        if weight is not None:
+            return {"dense": 1.0 - weight, "lexical": weight}
+        calibration = self.store.calibration
+        return calibration.shares if calibration else dict(DEFAULT_SHARES)
+
+    def calibrate(self) -> Calibration | None:
+        """Measure how well each leg reads this collection (see `core/calibration.py`) and
+        record it with the collection; None where there is no BM25 leg or too little text."""
+        store = self.store
+        if not store.lexical or store.count() < MIN_CHUNKS:
+            return None
+        ranks: dict[str, list[float]] = {"dense": [], "lexical": []}
+        for chunk in store.sample(CALIBRATION_SAMPLE):
+            if (query := pseudo_query(chunk.text)) is None:
+                continue
+            for leg, found in ranks.items():
+                ids = [hit.id for hit in self.search(query, 10, mode=leg)]  # type: ignore[arg-type]
+                found.append(1 / (ids.index(chunk.id) + 1) if chunk.id in ids else 0.0)
+        if not ranks["dense"]:
+            return None
+        calibration = Calibration(
+            dense_mrr=sum(ranks["dense"]) / len(ranks["dense"]),
+            lexical_mrr=sum(ranks["lexical"]) / len(ranks["lexical"]),
+            queries=len(ranks["dense"]), chunks=store.count())
+        store.record_calibration(calibration)
+        return calibration
+
+    def leg_report(self) -> str | None:
+        """One line on how each leg reads the collection, with a fix when one reads it
+        badly; None before a calibration."""
+        calibration = self.store.calibration
+        if calibration is None:
+            return None
+        shares = self.fusion_shares()
+        line = (f"from {calibration.queries} of its own sentences, dense search finds "
+                f"{calibration.dense_mrr:.0%} of this collection's chunks first or near it "
+                f"(MRR), BM25 {calibration.lexical_mrr:.0%}; hybrid search weighs them "
+                f"{shares['dense']:.0%} / {shares['lexical']:.0%}")
+        weak = calibration.weak_leg()
+        if weak == "dense":
+            line += (f". The embedding model {self.embedder.model!r} does not read this "
+                     "collection well (often its language): a multilingual model such as "
+                     "bge-m3 (ollama pull bge-m3; RANKWISE_EMBED_MODEL=bge-m3, then ingest "
+                     "into a new collection), or RANKWISE_SEARCH_MODE=lexical, will do better")
+        elif weak == "lexical":
+            line += (". BM25 reads this collection poorly (set RANKWISE_LEXICAL_LANGUAGE to "
+                     "its language), or RANKWISE_SEARCH_MODE=dense will do as well")
+        return line
+
+    def _recalibrated(self, report: IngestReport) -> IngestReport:
+        """After an ingest that changed the collection: measure the legs again when it has
+        none yet or has doubled or halved since, and say so when one reads it badly."""
+        if not (report.added or report.removed) or self.settings.lexical_weight is not None:
+            return report
+        current = self.store.calibration
+        if current is None or current.stale(self.store.count()):
+            try:
+                calibration = self.calibrate()
+            except RankwiseError as exc:  # advice, not data: the ingest itself succeeded
+                log.warning("the search legs could not be measured: %s", exc)
+                return report
+            if calibration is not None and calibration.weak_leg():
+                report.warnings.append(self.leg_report() or "")
+        return report
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored chunks by id, in the order given; unknown ids are left out."""

@@ -54,16 +54,18 @@ class GuardedEmbeddings(Embeddings):
             inner, provider, identity, attempts)
         self.count_tokens, self.exact_tokens, self._window = count_tokens, exact_tokens, window
 
-    def chunk_tokens(self, wanted: int) -> int:
-        """Tokens a chunk may hold: `wanted`, or fewer so that the chunk, the document
-        prompt and two special tokens fit the model's window (from the settings, else
-        from the server); estimated counts may fill `ESTIMATE_MARGIN` of it."""
+    def chunk_tokens(self, wanted: int, reserved: int = 0) -> int:
+        """Tokens a chunk may hold: `wanted`, or fewer so that the chunk, `reserved` tokens
+        beside it (its headings), the document prompt and two special tokens fit the
+        model's window (from the settings, else from the server); estimated counts may
+        fill `ESTIMATE_MARGIN` of it."""
         if self._window is None:
             self._window = run_sync(self.provider.context_window())
         if self._window is None:
             return wanted
         usable = self._window if self.exact_tokens else int(self._window * ESTIMATE_MARGIN)
-        return max(1, min(wanted, usable - self.count_tokens(self.identity.document_prefix) - 2))
+        room = usable - self.count_tokens(self.identity.document_prefix) - 2 - reserved
+        return max(16, min(wanted, room))
 
     @property
     def model(self) -> str:
