@@ -30,9 +30,11 @@ from ..core.errors import (
     StoreLockedError,
 )
 from ..core.filters import checked_expression, literal
+from ..core.records import SourceRecord
 from ..core.settings import Settings
 from ..core.vocabulary import Hit, ScoreKind
 from .milvus_errors import boundary
+from .milvus_records import RECORDED_PROPERTY, SourceRecords
 
 IDENTITY_PROPERTY = "rankwise.embedding"
 LEXICAL_PROPERTY = "rankwise.lexical"
@@ -187,6 +189,8 @@ class MilvusStore:
         # analysed text itself (Milvus's standard analyzer reads the raw text).
         self.analyzer: LexicalAnalyzer | None = None
         self.calibration: Calibration | None = None  # how well each leg reads it
+        self.records = SourceRecords(self.client, self.name, self.tenant)
+        self.recorded = False  # every source of the collection has a record
         if self._exists():
             self._adopt()
 
@@ -205,7 +209,7 @@ class MilvusStore:
             fresh = open_client(self.settings)
             with _quiet("pymilvus"):
                 self.client.close()
-            self.client = fresh
+            self.client = self.records.client = fresh
 
     def close(self) -> None:
         """Close the connection; a Milvus Lite file is unlocked for other processes."""
@@ -231,6 +235,7 @@ class MilvusStore:
             self.analyzer = self._recorded_analyzer(properties)
         if CALIBRATION_PROPERTY in properties:
             self.calibration = Calibration(**json.loads(properties[CALIBRATION_PROPERTY]))
+        self.recorded = properties.get(RECORDED_PROPERTY) == "1"
         if ("tenant" in fields) != (self.tenant is not None):
             raise StoreError(
                 f"collection {self.name!r} is shared by tenants: set RANKWISE_TENANT to yours"
@@ -283,7 +288,8 @@ class MilvusStore:
         lexical = self.capabilities.bm25
         language = self.settings.lexical_language
         analyzer = LexicalAnalyzer(detect_language(texts) if language == AUTO else language)
-        properties = {IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True)}
+        properties = {IDENTITY_PROPERTY: json.dumps(self.identity, sort_keys=True),
+                      RECORDED_PROPERTY: "1"}
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
@@ -325,10 +331,13 @@ class MilvusStore:
             # a collection without one: wait for it, as a writer adopting it would
             _eventually(lambda: bool(self.client.list_indexes(self.name, "vector")))
             self.client.load_collection(self.name)
+            self.records.create()
+            self.records.load()
         except MilvusException as exc:
             with _quiet():
                 self.client.drop_collection(self.name)  # nothing half-made is left
             raise self._not_created(exc) from exc
+        self.recorded = True
         self.dimension = dimension
         self.lexical = lexical
         self.analyzer = analyzer if lexical else None
@@ -348,6 +357,10 @@ class MilvusStore:
                 "half-way; drop it (MilvusClient.drop_collection) or use another collection "
                 "(RANKWISE_COLLECTION), and ingest again")
         self.client.load_collection(self.name)
+        if self.records.exists():
+            self.records.load()
+        else:  # made before sources were recorded, or a writer stopped half-way
+            self.recorded = False
 
     # ---- writes -------------------------------------------------------------------
     @boundary("storing chunks")
@@ -407,6 +420,37 @@ class MilvusStore:
         finally:
             iterator.close()
 
+    @boundary("reading source records")
+    def source_records(self, sources: Sequence[str]) -> dict[str, SourceRecord]:
+        """The records of those `sources` that have one. A collection made before sources
+        were recorded gets them all first, from one pass over it."""
+        if self.dimension is None or not sources:
+            return {}
+        if not self.recorded:
+            if not self.records.exists():
+                self.records.create()
+            self.records.load()
+            self.records.rebuild(self._query('id != ""', ["id", "source"]))
+            self.client.alter_collection_properties(
+                self.name, properties={RECORDED_PROPERTY: "1"})
+            self.recorded = True
+        return self.records.get(sources)
+
+    @boundary("recording sources")
+    def record_sources(self, records: dict[str, SourceRecord]) -> None:
+        """Keep what each source now has stored (after its chunks are all written)."""
+        if self.recorded:
+            self.records.put(records)
+
+    @boundary("reading stored chunk ids")
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` stored (of this tenant): a lookup by primary key."""
+        found: set[str] = set()
+        for start in range(0, len(ids), _QUERY_BATCH):
+            batch = ", ".join(map(literal, ids[start:start + _QUERY_BATCH]))
+            found.update(row["id"] for row in self._query(f"id in [{batch}]", ["id"]))
+        return found
+
     @boundary("reading stored chunk ids")
     def ids_by_source(self, sources: Sequence[str]) -> dict[str, set[str]]:
         """The stored chunk ids of each source."""
@@ -432,7 +476,15 @@ class MilvusStore:
     @boundary("listing sources")
     def sources(self) -> set[str]:
         """Every source that has chunks in the collection."""
+        if self.recorded:
+            return self.records.sources()
         return {row["source"] for row in self._query('id != ""', ["source"])}
+
+    @boundary("forgetting sources")
+    def forget_sources(self, sources: Sequence[str]) -> None:
+        """Drop the records of sources whose chunks were all deleted."""
+        if self.recorded:
+            self.records.forget(sources)
 
     @boundary("recording the calibration")
     def record_calibration(self, calibration: Calibration) -> None:

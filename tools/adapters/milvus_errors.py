@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-UNREACHABLE_WAIT = 5.0  # seconds a server that stopped answering gets to come back
+UNREACHABLE_WAIT = 10.0  # seconds a server that stopped answering gets to come back
 UNLOADED_WAIT = 60.0  # seconds a restarted server gets to load the collection again
 _EXPRESSION = ("parse expression", "query plan", "invalid expression", "cannot parse",
                "unsupported", "field not exist", "not exist in schema", "too large to convert",

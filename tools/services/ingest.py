@@ -21,6 +21,7 @@ from ..adapters.models.boundary import timed_out
 from ..core.chunking import CONTEXT_TOKENS, Chunk, Chunker
 from ..core.documents import Source, storable_problem
 from ..core.errors import InvalidVectorError, ModelUnavailableError
+from ..core.records import SourceRecord, record_of
 from ..core.settings import Settings
 from .pacing import Pacer, RetryBudget
 
@@ -104,13 +105,15 @@ class _Pipeline:
         self.landed = 0
         self.inserted = 0
         self.unflushed = 0
-        # (batches that must have been inserted first, source, its stale ids to delete)
-        self.deletions: list[tuple[int, str, list[str]]] = []
+        # (batches that must have been inserted first, source, its stale ids to delete,
+        # its record once they are): a source is settled when its chunks are all stored
+        self.pending: list[tuple[int, str, list[str], SourceRecord]] = []
         # Sources with a chunk whose vector could not be stored: chunk count and reason.
         self.failed: dict[str, tuple[int, str]] = {}
         self.kept_stale = 0  # stale chunks not deleted because their source failed
 
-    def add(self, source: str, chunks: list[Chunk], stale: list[str]) -> None:
+    def add(self, source: str, chunks: list[Chunk], stale: list[str],
+            record: SourceRecord) -> None:
         for chunk in chunks:
             if self.batch and (
                 len(self.batch) >= self.pacer.batch_size
@@ -119,9 +122,8 @@ class _Pipeline:
                 self._submit()
             self.batch.append(chunk)
             self.batch_chars += len(chunk.text)
-        if stale:
-            self.deletions.append((self.submitted + bool(self.batch), source, stale))
-            self._delete_ready()
+        self.pending.append((self.submitted + bool(self.batch), source, stale, record))
+        self._settle()
 
     def _submit(self) -> None:
         batch = self.batch
@@ -199,7 +201,7 @@ class _Pipeline:
                 self.flushing is None or self.flushing.done()):
             self._flush_in_background()
         self.progress.advance(chunks=len(rows))
-        self._delete_ready()
+        self._settle()
 
     def _flush_in_background(self) -> None:
         if self.flushing is not None:
@@ -207,17 +209,24 @@ class _Pipeline:
         self.flushing = self.executor.submit(self.store.flush)
         self.unflushed = 0
 
-    def _delete_ready(self) -> None:
-        """Delete stale chunks whose replacements are all stored; a source with a chunk
-        that could not be stored keeps its stale chunks, so nothing it had is lost."""
-        ready = [(source, ids) for needed, source, ids in self.deletions
-                 if needed <= self.inserted]
-        self.deletions = [entry for entry in self.deletions if entry[0] > self.inserted]
-        for source, ids in ready:
+    def _settle(self) -> None:
+        """Settle the sources whose chunks are all stored: delete their stale chunks, then
+        record them. A source with a chunk that could not be stored keeps its stale chunks
+        and its old record, so nothing it had is lost and the next run looks again."""
+        ready = [entry for entry in self.pending if entry[0] <= self.inserted]
+        if not ready:
+            return
+        self.pending = [entry for entry in self.pending if entry[0] > self.inserted]
+        settled: dict[str, SourceRecord] = {}
+        for _, source, stale, record in ready:
             if source in self.failed:
-                self.kept_stale += len(ids)
-            else:
-                self.store.delete_ids(ids)
+                self.kept_stale += len(stale)
+                continue
+            if stale:
+                self.store.delete_ids(stale)
+            settled[source] = record
+        if settled:
+            self.store.record_sources(settled)
 
     def finish(self) -> None:
         if self.batch:
@@ -228,7 +237,7 @@ class _Pipeline:
             self._insert_waiting()
         else:
             self.inserted = self.landed  # every vector of the last batches was refused
-        self._delete_ready()
+        self._settle()
         if self.unflushed:
             # Buffered rows are searched by brute force; sealed ones get the HNSW index.
             self._flush_in_background()
@@ -264,18 +273,30 @@ def ingest_sources(
     was_empty = new_store or store.result().count() == 0
 
     def flush_group() -> None:
-        names = [name for name, _ in group]
-        stored = {n: set() for n in names} if was_empty else store.result().ids_by_source(
-            names)
+        """Diff a group of sources against what is stored, in lookups by primary key: an
+        unchanged source matches its record; a new one has none (its chunk ids are
+        checked, in case a stopped run stored some); only a changed one is read by
+        source."""
+        records = {} if was_empty else store.result().source_records([n for n, _ in group])
+        now = {name: record_of(c.id for c in chunks) for name, chunks in group}
+        changed = [name for name, _ in group if name in records and records[name] != now[name]]
+        stored = store.result().ids_by_source(changed) if changed else {}
+        fresh = [c.id for name, chunks in group if name not in records for c in chunks]
+        existing = store.result().existing(fresh) if fresh and not was_empty else set()
         for name, chunks in group:
+            if records.get(name) == now[name]:
+                report.unchanged += len(chunks)
+                progress.advance(sources=1, chunks=len(chunks))
+                continue
             current = {c.id for c in chunks}
-            new = [c for c in chunks if c.id not in stored[name]]
-            stale = sorted(stored[name] - current)
+            had = stored.get(name, current & existing)
+            new = [c for c in chunks if c.id not in had]
+            stale = sorted(had - current)
             report.added += len(new)
             report.unchanged += len(chunks) - len(new)
             report.removed += len(stale)
             progress.advance(sources=1, chunks=len(chunks) - len(new))
-            pipeline.add(name, new, stale)
+            pipeline.add(name, new, stale, now[name])
         group.clear()
 
     try:

@@ -153,6 +153,7 @@ class KnowledgeBase:
                 and not exists(source)]
         ids = [i for ids in self.store.ids_by_source(gone).values() for i in ids]
         self.store.delete_ids(ids)
+        self.store.forget_sources(gone)
         return len(ids)
 
     # ---- search -------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""An ingest costs what it ingests, not what is stored: unchanged and new sources are told
+apart by primary-key lookups of their records, and only a changed source is read by
+`source` (a scan on Milvus Lite). Counted in store calls, never in seconds."""
+
+from __future__ import annotations
+
+import pytest
+from rankwise.tools import KnowledgeBase
+
+
+@pytest.fixture
+def scans(monkeypatch):
+    """Counts the store's reads that filter on `source` (each a full scan on Lite)."""
+    counted: list[str] = []
+
+    def watch(kb: KnowledgeBase) -> list[str]:
+        client = kb.store.client
+        query = client.query
+
+        def counting(collection, filter="", **kwargs):
+            if "source" in filter and not collection.endswith("__sources"):
+                counted.append(filter)
+            return query(collection, filter=filter, **kwargs)
+
+        monkeypatch.setattr(client, "query", counting)
+        return counted
+    return watch
+
+
+def texts(start: int, count: int) -> tuple[list[str], list[dict]]:
+    return ([f"Note {n} says the topic {n} is settled." for n in range(start, start + count)],
+            [{"source": f"note{n}.md"} for n in range(start, start + count)])
+
+
+def test_an_unchanged_reingest_embeds_nothing_and_reads_nothing_by_source(kb, ollama, scans):
+    kb.add_texts(*texts(0, 300))
+    counted = scans(kb)
+    ollama.requests.clear()
+
+    report = kb.add_texts(*texts(0, 300))
+
+    assert (report.added, report.unchanged, report.removed) == (0, 300, 0)
+    assert ollama.count("/api/embed") == 0 and counted == []
+
+
+def test_new_sources_into_a_filled_collection_read_nothing_by_source(kb, scans):
+    kb.add_texts(*texts(0, 300))
+    counted = scans(kb)
+
+    report = kb.add_texts(*texts(300, 300))
+
+    assert (report.added, report.unchanged) == (300, 0) and counted == []
+    assert kb.count() == 600
+
+
+def test_a_changed_source_is_read_by_source_and_its_record_kept(kb, scans):
+    kb.add_texts(*texts(0, 20))
+    counted = scans(kb)
+
+    changed = kb.add_texts(["Note 3 now says something else entirely."], [{"source": "note3.md"}])
+    again = kb.add_texts(["Note 3 now says something else entirely."], [{"source": "note3.md"}])
+
+    assert (changed.added, changed.removed) == (1, 1) and len(counted) == 1
+    assert (again.added, again.unchanged, again.removed) == (0, 1, 0) and len(counted) == 1
+    assert kb.count() == 20
+
+
+def test_a_collection_made_before_records_gets_them_in_one_pass(kb, scans):
+    kb.add_texts(*texts(0, 50))
+    store = kb.store
+    store.client.drop_collection(store.records.name)  # as an earlier rankwise left it
+    store.client.alter_collection_properties(store.name, properties={"rankwise.records": "0"})
+    kb.close()
+    kb = KnowledgeBase(kb.settings)
+
+    first = kb.add_texts(*texts(0, 50))
+    counted = scans(kb)
+    second = kb.add_texts(*texts(0, 60))
+
+    assert (first.added, first.unchanged) == (0, 50)
+    assert (second.added, second.unchanged) == (10, 50) and counted == []
+
+
+def test_a_run_stopped_before_its_records_leaves_nothing_twice(kb, monkeypatch):
+    kb.add_texts(*texts(0, 10))
+    store = kb.store
+
+    def stopped(records):
+        raise KeyboardInterrupt  # the process dies after storing, before recording
+
+    monkeypatch.setattr(store, "record_sources", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        kb.add_texts(*texts(10, 10))
+    monkeypatch.undo()
+
+    rerun = kb.add_texts(*texts(0, 20))
+
+    assert rerun.added == 0 and rerun.unchanged == 20
+    ids = [row["id"] for row in store.client.query(store.name, filter='id != ""',
+                                                     output_fields=["id"])]
+    assert len(ids) == len(set(ids)) == 20
