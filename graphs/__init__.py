@@ -1,7 +1,17 @@
 """rankwise.graphs: a LangGraph state machine routing between retrieval, rerank and
 generation, plus `ask` and offline drawing. Names load on first use (PEP 562)."""
 
+from typing import TYPE_CHECKING
+
 from rankwise.tools.core.lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
+    from .answering import Answer, aask, ask, stream_ask
+    from .builder import Mode, build_graph
+    from .citations import check_citations
+    from .draw import show, to_dot, to_mermaid, to_png
+    from .state import RagState
+    from .tool import AskKnowledgeBaseTool
 
 _LAZY = {
     "Answer": ".answering",

@@ -10,6 +10,8 @@ Names load on first use (PEP 562), so `import rankwise.tools` stays cheap; Milvu
 model clients are imported only when a command needs them.
 """
 
+from typing import TYPE_CHECKING
+
 from .core.errors import (
     AnalyzerMismatchError,
     CollectionNotFoundError,
@@ -31,6 +33,25 @@ from .core.errors import (
     UnreadableFileError,
 )
 from .core.lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
+    from .agent_tools.rerank import RerankInput, RerankTool
+    from .agent_tools.retrieve import KnowledgeBaseRetriever, RetrieveInput, RetrieveTool
+    from .core.filters import compile_filter
+    from .core.settings import ModelRef, Settings
+    from .core.vocabulary import (
+        FilterSpec,
+        Hit,
+        LegScore,
+        RankedHit,
+        SearchMode,
+        Strategy,
+        format_hits,
+    )
+    from .services.evaluation import DatasetError, EvaluationReport, evaluate, load_beir
+    from .services.ingest import IngestReport
+    from .services.knowledge_base import KnowledgeBase
+    from .services.rerank import CallRecord, Reranker, RerankPrompts, RerankResult
 
 _LAZY = {
     "FilterSpec": ".core.vocabulary",
