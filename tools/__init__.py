@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .core.errors import (
     AnalyzerMismatchError,
     CollectionNotFoundError,
+    DatasetError,
     DimensionMismatchError,
     EmptyQueryError,
     FilterError,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
         Strategy,
         format_hits,
     )
-    from .services.evaluation import DatasetError, EvaluationReport, evaluate, load_beir
+    from .services.evaluation import EvaluationReport, evaluate, load_beir
     from .services.ingest import IngestReport
     from .services.knowledge_base import KnowledgeBase
     from .services.rerank import CallRecord, Reranker, RerankPrompts, RerankResult
@@ -73,7 +74,6 @@ _LAZY = {
     "evaluate": ".services.evaluation",
     "load_beir": ".services.evaluation",
     "EvaluationReport": ".services.evaluation",
-    "DatasetError": ".services.evaluation",
     "KnowledgeBaseRetriever": ".agent_tools.retrieve",
     "RetrieveInput": ".agent_tools.retrieve",
     "RetrieveTool": ".agent_tools.retrieve",
@@ -88,6 +88,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 __all__ = [
     "AnalyzerMismatchError",
     "CollectionNotFoundError",
+    "DatasetError",
     "DimensionMismatchError",
     "EmptyQueryError",
     "FilterError",

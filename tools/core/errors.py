@@ -74,3 +74,7 @@ class FilterError(RankwiseError, ValueError):
 
 class UnreadableFileError(RankwiseError, ValueError):
     """A file that cannot be ingested; the message says why and what to do."""
+
+
+class DatasetError(RankwiseError, ValueError):
+    """A dataset file is missing or malformed; the message names the file and line."""

@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from ..core.errors import RankwiseError
+from ..core.errors import DatasetError, RankwiseError
 from ..core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 from ..core.settings import Settings
 from ..core.vocabulary import SEARCH_MODES, STRATEGIES, SearchMode, Strategy, choose
@@ -36,10 +36,6 @@ class EvaluationProgress(IngestProgress, Protocol):
     def measuring(self, configuration: str, queries: int) -> None: ...
 
     def measured(self) -> None: ...
-
-
-class DatasetError(RankwiseError, ValueError):
-    """A dataset file is missing or malformed; the message names the file and line."""
 
 
 @dataclass

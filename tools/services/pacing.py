@@ -7,8 +7,8 @@ at a few texts a second, and fail now and then. Three rules follow:
   request timeout, queueing included, so a slow server is never timed out merely for
   being slow, and a request is not re-sent while the server is still computing it.
 - Requests in flight grow one at a time while throughput grows (a server computing one
-  at a time gains nothing from more), from two: one computing and one waiting, so the
-  server never idles while rankwise inserts what came back.
+  at a time gains nothing from more), from two once the first has answered: one
+  computing and one waiting, so the server never idles while rankwise inserts.
 - Retries come from a budget for the whole ingest, not per request: a flaky server is
   ridden out, a dead one ends the ingest soon. Before the server has answered once, a
   request gets `retry_attempts` tries; after, failures in a row may reach five times that.
@@ -36,7 +36,10 @@ class Pacer:
         self.max_in_flight = settings.embed_concurrency + 1
         self.target_seconds = settings.request_timeout / _LATENCY_SHARE
         self.batch_size = min(_PROBE_TEXTS, self.max_batch)
-        self.in_flight = 2  # max_in_flight is embed_concurrency + 1: at least 2
+        # The first request goes alone: until the server has answered once, a failure
+        # of a second one could not tell a dead server from a slow first answer (the
+        # retry budget's two allowances). Then two (max_in_flight is at least 2).
+        self.in_flight = 1
         self.seconds_per_text: float | None = None
         self._lock = threading.Lock()
         self._completions: list[tuple[float, int]] = []
@@ -51,6 +54,7 @@ class Pacer:
                 0.7 * self.seconds_per_text + 0.3 * per_text)
             fitting = int(self.target_seconds / max(self.seconds_per_text, 1e-6))
             self.batch_size = max(1, min(self.max_batch, fitting))
+            self.in_flight = max(self.in_flight, 2)
             self._climb(texts)
 
     def slowed(self, texts: int) -> float:
