@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from fake_ollama import Fault
@@ -105,12 +104,9 @@ def test_pointwise_calls_run_concurrently_within_the_bound(settings, ollama, jud
     ollama.latency = 0.2
     reranker = Reranker(settings, strategy="pointwise", concurrency=4)
 
-    started = time.perf_counter()
     result = reranker.rerank("q", make_hits(12))
-    elapsed = time.perf_counter() - started
 
     assert ollama.max_in_flight == 4
-    assert elapsed < 12 * 0.2 / 2
     assert result.round_trips == 3
 
 
