@@ -108,7 +108,13 @@ def test_the_whole_graph_as_a_tool(kb, ollama):
 
 
 def test_core_packages_never_import_crewai():
-    code = ("import sys, rankwise.tools, rankwise.graphs, rankwise.cli.app; "
+    """Every module of rankwise.tools, rankwise.graphs and rankwise.cli, each imported:
+    none of them loads crewai (only rankwise.agents may)."""
+    code = ("import importlib, pkgutil, sys, rankwise.tools, rankwise.graphs, rankwise.cli\n"
+            "for package in (rankwise.tools, rankwise.graphs, rankwise.cli):\n"
+            "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+            "        importlib.import_module(module.name)\n"
+            "assert 'rankwise.tools.services.knowledge_base' in sys.modules\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'crewai'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
