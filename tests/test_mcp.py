@@ -16,7 +16,9 @@ from judges import Judge, ScriptedModel
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
+from rankwise.cli.app import app
 from rankwise.tools import KnowledgeBase, RetrieveTool
+from typer.testing import CliRunner
 
 FACTS = {"backups.md": "Nightly backups are kept for thirty days.",
          "food.md": "The cafeteria serves soup on Mondays."}
@@ -209,15 +211,17 @@ def test_the_bearer_scheme_is_case_insensitive(http_server):
     ({}, ["--token", ""], "is empty"),
     ({}, ["--http", "0.0.0.0:8765"], "set a token"),
 ])
-def test_a_token_that_is_no_token_and_an_open_address_are_refused(served, env, args, words):
-    command = [sys.executable, "-m", "rankwise.cli.app", "mcp", *args]
-    if "--http" not in args:
-        command += ["--http", str(free_port())]
-    result = subprocess.run(command, env={**served, **env}, capture_output=True, text=True,
-                            timeout=60)
-    said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.stderr).split())  # typer's usage box
-    assert result.returncode == 2 and words in said, result.stderr
-    assert "Traceback" not in result.stderr
+def test_a_token_that_is_no_token_and_an_open_address_are_refused(monkeypatch, env, args,
+                                                                   words):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    command = ["mcp", *args] + ([] if "--http" in args else ["--http", str(free_port())])
+
+    result = CliRunner().invoke(app, command)
+
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # typer's usage box
+    assert result.exit_code == 2 and words in said, result.output
+    assert "Traceback" not in result.output
 
 
 async def test_clients_never_read_each_others_conversations(http_server, ollama):
