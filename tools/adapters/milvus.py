@@ -136,9 +136,10 @@ def open_client(settings: Settings) -> MilvusClient:
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
             said = getattr(exc, "message", None) or str(exc)
-            if "database" in said.lower() and "not" in said.lower():
-                raise StoreError(f"{said} on the Milvus server at {uri}: check "
-                                 "RANKWISE_MILVUS_DB, or create the database") from exc
+            if settings.milvus_db and not _database_exists(uri, token, settings.milvus_db):
+                raise StoreError(
+                    f"database {settings.milvus_db!r} does not exist on the Milvus server at "
+                    f"{uri}: check RANKWISE_MILVUS_DB, or create the database") from exc
             raise StoreError(
                 f"cannot reach the Milvus server at {uri} ({said}): start it, or check "
                 "RANKWISE_MILVUS_URI and RANKWISE_MILVUS_TOKEN") from exc
@@ -154,6 +155,21 @@ def open_client(settings: Settings) -> MilvusClient:
             f"cannot open the Milvus Lite file {path}{reason}: it must be a "
             "directory this user can write, with a writable LOCK file inside; fix its "
             "permissions, or set RANKWISE_MILVUS_URI to another path") from exc
+
+
+def _database_exists(uri: str, token: str, database: str) -> bool:
+    """Whether the server at `uri` has `database` (True when it cannot be asked: then the
+    server itself is the problem). Servers word a missing database differently, and
+    pymilvus sometimes reports it as a failure to connect, so it is asked directly."""
+    try:
+        with _quiet(), _quiet("pymilvus.decorators"):
+            client = MilvusClient(uri=uri, token=token)
+            try:
+                return database in client.list_databases()
+            finally:
+                client.close()
+    except MilvusException:
+        return True
 
 
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
