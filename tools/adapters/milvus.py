@@ -523,6 +523,30 @@ class MilvusStore:
                                            output_fields=OUTPUT_FIELDS, limit=size - len(rows)))
         return [_hit(row) for row in rows]
 
+    @boundary("searching")
+    def ranked_ids(self, vectors: Sequence[list[float]], queries: Sequence[str],
+                   k: int) -> tuple[list[list[str]], list[list[str]]]:
+        """For each query, the ids of its `k` best chunks by cosine (its vector) and by
+        BM25 (its text): two searches of many queries each, not two per query."""
+        if self.dimension is None or not queries:
+            return [[] for _ in queries], [[] for _ in queries]
+        expr = self._scoped("")
+        where = {"filter": expr} if expr else {}
+        dense = self.client.search(self.name, data=list(vectors), anns_field="vector",
+                                   limit=k, output_fields=[], search_params={
+                                       "metric_type": "COSINE", "params": {"ef": max(64, k)}},
+                                   **where)
+        terms = [self.analyzer.analyze(q) if self.analyzer else q for q in queries]
+        asked = [n for n, t in enumerate(terms) if t.strip()]  # stopwords only: no match
+        lexical: list[list[str]] = [[] for _ in queries]
+        if self.lexical and asked:
+            found = self.client.search(self.name, data=[terms[n] for n in asked],
+                                       anns_field="sparse", limit=k, output_fields=[],
+                                       search_params={"metric_type": "BM25"}, **where)
+            for n, rows in zip(asked, found):
+                lexical[n] = [row["id"] for row in rows]
+        return [[row["id"] for row in rows] for rows in dense], lexical
+
     @boundary("counting chunks")
     def count(self) -> int:
         if self.dimension is None:

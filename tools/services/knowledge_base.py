@@ -236,19 +236,20 @@ class KnowledgeBase:
         store = self.store
         if not store.lexical or store.count() < MIN_CHUNKS:
             return None
-        ranks: dict[str, list[float]] = {"dense": [], "lexical": []}
-        for chunk in store.sample(CALIBRATION_SAMPLE):
-            if (query := pseudo_query(chunk.text)) is None:
-                continue
-            for leg, found in ranks.items():
-                ids = [hit.id for hit in self.search(query, 10, mode=leg)]  # type: ignore[arg-type]
-                found.append(1 / (ids.index(chunk.id) + 1) if chunk.id in ids else 0.0)
-        if not ranks["dense"]:
+        asked = [(chunk.id, query) for chunk in store.sample(CALIBRATION_SAMPLE)
+                 if (query := pseudo_query(chunk.text)) is not None]
+        if not asked:
             return None
-        calibration = Calibration(
-            dense_mrr=sum(ranks["dense"]) / len(ranks["dense"]),
-            lexical_mrr=sum(ranks["lexical"]) / len(ranks["lexical"]),
-            queries=len(ranks["dense"]), chunks=store.count())
+        queries = [query for _, query in asked]
+        dense, lexical = store.ranked_ids([self.embedder.embed_query(q) for q in queries],
+                                          queries, 10)
+
+        def mrr(rankings: list[list[str]]) -> float:
+            return sum(1 / (ids.index(item) + 1) if item in ids else 0.0
+                       for (item, _), ids in zip(asked, rankings)) / len(asked)
+
+        calibration = Calibration(dense_mrr=mrr(dense), lexical_mrr=mrr(lexical),
+                                  queries=len(asked), chunks=store.count())
         store.record_calibration(calibration)
         return calibration
 
