@@ -54,6 +54,7 @@ class _NoSessionTsWarning(logging.Filter):
 
 
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTsWarning())
+log = logging.getLogger("rankwise.store")
 
 
 def _lock_is_held(path: str) -> bool:
@@ -395,9 +396,20 @@ class MilvusStore:
             write = self.client.insert if self.settings.milvus_is_local else self.client.upsert
             write(self.name, list(rows))
 
-    @boundary("sealing segments")
     def flush(self) -> None:
-        """Seal buffered rows into segments (bounds Milvus Lite's in-memory buffer)."""
+        """Seal buffered rows into segments (bounds Milvus Lite's in-memory buffer). A
+        server seals segments itself, and the rows are stored already: there a failed
+        flush (milvus-lite's server refuses one of several writers' at once) is logged,
+        never fatal."""
+        try:
+            self._flush()
+        except StoreError as exc:
+            if self.settings.milvus_is_local:
+                raise
+            log.warning("%s; the rows are stored, the server seals them itself", exc)
+
+    @boundary("sealing segments")
+    def _flush(self) -> None:
         self.client.flush(self.name)
 
     @boundary("deleting chunks")
