@@ -247,7 +247,9 @@ def test_questions_asked_at_once_on_one_thread_are_all_kept(milvus_server, setti
     assert sorted(asked) == sorted(f"Question {n} about backups?" for n in range(6))
 
 
-def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path):
+def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path, monkeypatch):
+    from rankwise.tools.adapters import milvus_errors
+
     process, port = start_milvus(tmp_path / "data")
     uri = f"http://127.0.0.1:{port}"
     kb = KnowledgeBase(settings, milvus_uri=uri, collection="dies")
@@ -256,6 +258,7 @@ def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path):
         kb.search("backups", raw_filter="chunk_index > 99999999999999999999")
     process.kill()
     process.wait()
+    monkeypatch.setattr(milvus_errors, "UNREACHABLE_WAIT", 1.0)  # down for good: fail soon
 
     with pytest.raises(StoreUnavailableError, match="stopped answering while searching"):
         kb.search("backups")
@@ -268,6 +271,7 @@ def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path):
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "Milvus" in result.stderr and "MilvusException" not in result.stderr
 
+    monkeypatch.undo()  # back: the usual window to reconnect and reload
     process, _ = start_milvus(tmp_path / "data", port)  # back, its collection not loaded
     try:
         assert [h.source for h in kb.search("backups", k=1)] == ["b.md"]
