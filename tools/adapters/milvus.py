@@ -30,7 +30,7 @@ from ..core.errors import (
     StoreLockedError,
 )
 from ..core.filters import checked_expression, literal
-from ..core.records import SourceRecord
+from ..core.records import SourceRecord, record_of
 from ..core.settings import Settings
 from ..core.vocabulary import Hit, ScoreKind
 from .milvus_errors import boundary
@@ -343,12 +343,14 @@ class MilvusStore:
             self._adopt()
             return
         try:
-            self.client.create_index(self.name, index)
+            # sync=False: pymilvus otherwise polls every 0.5 s for an index on no rows yet;
             # a server under load may not list the index at once, and refuses to load
             # a collection without one: wait for it, as a writer adopting it would
+            self.client.create_index(self.name, index, sync=False)
             _eventually(lambda: bool(self.client.list_indexes(self.name, "vector")))
             self.client.load_collection(self.name)
             self.records.create()
+            _eventually(lambda: bool(self.client.list_indexes(self.records.name)))
             self.records.load()
         except MilvusException as exc:
             with _quiet():
@@ -457,6 +459,7 @@ class MilvusStore:
         if not self.recorded:
             if not self.records.exists():
                 self.records.create()
+                _eventually(lambda: bool(self.client.list_indexes(self.records.name)))
             self.records.load()
             self.records.rebuild(self._query('id != ""', ["id", "source"]))
             self.client.alter_collection_properties(

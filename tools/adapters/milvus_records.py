@@ -50,7 +50,8 @@ class SourceRecords:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one
         index = self.client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="L2")
-        self.client.create_collection(self.name, schema=schema, index_params=index)
+        self.client.create_collection(self.name, schema=schema)
+        self.client.create_index(self.name, index, sync=False)  # no 0.5 s polling for it
 
     def exists(self) -> bool:
         return bool(self.client.has_collection(self.name))
