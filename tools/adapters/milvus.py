@@ -422,6 +422,30 @@ class MilvusStore:
             self.client.delete(self.name,
                                filter=self._scoped(f"id in [{', '.join(map(literal, batch))}]"))
 
+    @boundary("re-recording sources")
+    def rerecord(self, sources: Sequence[str]) -> None:
+        """Record what `sources` have stored now (after some of their chunks were deleted):
+        a later ingest then sees them changed and stores what is missing."""
+        if not self.recorded or not sources:
+            return
+        remaining = self.ids_by_source(sources)
+        self.records.put({source: record_of(ids) for source, ids in remaining.items() if ids})
+        self.records.forget([source for source, ids in remaining.items() if not ids])
+
+    @boundary("resetting the collection")
+    def reset(self) -> None:
+        """Delete every chunk: the whole collection, or only this tenant's part of a
+        shared one. Close the store afterwards; the next use starts afresh."""
+        if self.tenant is None:
+            for name in (self.name, self.records.name):
+                if self.client.has_collection(name):
+                    self.client.drop_collection(name)
+        elif self.dimension is not None:
+            self.client.delete(self.name, filter=self._scoped(""))
+            if self.records.exists():
+                self.client.delete(self.records.name,
+                                   filter=f"tenant == {literal(self.tenant)}")
+
     def _scoped(self, expr: str) -> str:
         """`expr` limited to this process's tenant, in a collection shared by tenants; the
         expression is checked to balance, so it cannot close its parentheses and escape."""

@@ -295,6 +295,38 @@ class KnowledgeBase:
         """Stored chunks by id, in the order given; unknown ids are left out."""
         return self.store.get(ids)
 
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Stored chunks by id as LangChain Documents (a `VectorStore`'s `get_by_ids`)."""
+        return [hit.to_document() for hit in self.get(ids)]
+
+    # ---- maintenance --------------------------------------------------------------
+    def delete(self, ids: Sequence[str] | None = None, *, source: str | None = None) -> int:
+        """Delete chunks by id, or every chunk of one `source` (as hits name it); returns
+        how many were deleted. A later ingest of a source stores what it misses again."""
+        if (ids is None) == (source is None):
+            raise InvalidArgumentError("delete needs ids=[...] or source=..., exactly one")
+        if isinstance(ids, str):
+            raise InvalidArgumentError("delete(ids=...) takes a list of ids, not one string")
+        if source is not None:
+            doomed = sorted(self.store.ids_by_source([source])[source])
+            sources = [source]
+        else:
+            hits = self.store.get(list(dict.fromkeys(ids or ())))
+            doomed, sources = [hit.id for hit in hits], sorted({hit.source for hit in hits})
+        self.store.delete_ids(doomed)
+        self.store.rerecord(sources)
+        return len(doomed)
+
+    def reset(self) -> None:
+        """Delete everything this knowledge base holds: its collection, or with a
+        `tenant`, only that tenant's chunks. The next ingest starts afresh."""
+        self.store.reset()
+        self.close()
+
+    def sources(self) -> list[str]:
+        """Every source with chunks stored (of this tenant), sorted."""
+        return sorted(self.store.sources())
+
     def count(self) -> int:
         """Chunks stored in the collection."""
         return self.store.count()
