@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_ollama import FakeOllama  # noqa: E402
+from fake_ollama import FakeOllama, shared_words  # noqa: E402
 from rankwise.tools import KnowledgeBase, Settings  # noqa: E402
 
 for name, value in {
@@ -49,6 +49,9 @@ def _reset_ollama(request):
         server.embed_models = {"nomic-embed-text": 256}
         server.chat_models = {"llama3.2"}
         server.chat_reply = lambda body: "OK"
+        server.rerank_models = {"bge-reranker"}
+        server.rerank_score = shared_words
+        server.rerank_format = "cohere"
 
 
 @pytest.fixture

@@ -30,6 +30,13 @@ from typing import Any
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+def shared_words(query: str, document: str) -> float:
+    """A relevance score for the rerank API: the share of the query's words in the
+    document."""
+    words = set(re.findall(r"\w+", query.lower()))
+    return len(words & set(re.findall(r"\w+", document.lower()))) / max(1, len(words))
+
+
 def bag_of_words_vector(text: str, dim: int) -> list[float]:
     """Unit vector of hashed word counts (sign-hashed to spread collisions)."""
     vector = [0.0] * dim
@@ -92,6 +99,11 @@ class FakeOllama:
         # Answers chat requests: a string, or {"content": str, "logprobs": [...],
         # "tool_calls": [(name, arguments), ...]}.
         self.chat_reply: Callable[[dict], str | dict] = lambda body: "OK"
+        # The /v1/rerank API of TEI, vLLM, llama.cpp, Jina, Cohere: the models it serves,
+        # and a relevance score per (query, document); words shared, by default.
+        self.rerank_models = {"bge-reranker"}
+        self.rerank_score: Callable[[str, str], float] = shared_words
+        self.rerank_format = "cohere"  # or "tei": a bare list of {"index", "score"}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -192,7 +204,19 @@ class FakeOllama:
             if model not in self.embed_models:
                 return 404, {"error": {"message": f"model '{model}' not found"}}
             return 200, self._openai_embeddings(model, body)
+        if path == "/v1/rerank":
+            if model not in self.rerank_models:
+                return 404, {"error": {"message": f"model '{model}' not found"}}
+            return 200, self._rerank(body)
         return 404, {"error": f"unknown path {path}"}
+
+    def _rerank(self, body: dict) -> dict | bytes:
+        """Results best first, cut at top_n, documents left out: Cohere's shape, or TEI's."""
+        scores = [self.rerank_score(body["query"], text) for text in body["documents"]]
+        best = sorted(range(len(scores)), key=lambda i: -scores[i])[:body.get("top_n") or None]
+        if self.rerank_format == "tei":  # a JSON array (a list here would be NDJSON)
+            return json.dumps([{"index": i, "score": scores[i]} for i in best]).encode()
+        return {"results": [{"index": i, "relevance_score": scores[i]} for i in best]}
 
     def _vector(self, text: str, dim: int) -> list[float]:
         if self.poisoned and self.poisoned in text:
@@ -326,6 +350,8 @@ class FakeOllama:
                     status, payload = fake._answer(self.path, body)
                     if fault and fault.vectors and status == 200:
                         payload = _spoil(payload, fault.vectors)
+                if isinstance(payload, bytes):
+                    return status, "application/json", payload
                 if isinstance(payload, str):
                     return status, "text/event-stream", payload.encode()
                 if isinstance(payload, list):

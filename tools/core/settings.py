@@ -120,6 +120,15 @@ class Settings(BaseSettings):
     rerank_window: int = Field(20, ge=2, le=100, description="Passages per listwise prompt.")
     rerank_step: int = Field(10, ge=1, le=100, description="Sliding-window step.")
     rerank_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight.")
+    rerank_url: str | None = Field(
+        None, description="Server of a dedicated rerank model's /v1/rerank API (TEI, vLLM, "
+        "llama.cpp, Jina, Cohere), for the cross_encoder strategy or pre-stage.")
+    rerank_model: str | None = Field(
+        None, description="The rerank model's name, e.g. BAAI/bge-reranker-v2-m3 (servers "
+        "that serve one model ignore it).")
+    rerank_api_key: SecretStr | None = Field(None, description="Bearer key for the rerank API.")
+    rerank_batch_size: int = Field(
+        32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
     threads_db: str = Field(
         "./rankwise-threads.sqlite", description="SQLite file keeping `ask --thread` threads."
     )

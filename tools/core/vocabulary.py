@@ -21,8 +21,12 @@ ScoreKind = Literal["cosine", "bm25", "fused"]
 search (the weighted sum of both searches' scores, each over its best: 0 to 1, 1 only for
 the best hit of both)."""
 
-Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "none"]
-"""How an LLM reorders candidates (see `rankwise.tools.services.rerank.strategies`)."""
+Strategy = Literal["pointwise", "listwise", "tournament", "pairwise", "cross_encoder", "none"]
+"""How candidates are reordered: by an LLM (see `rankwise.tools.services.rerank.strategies`)
+or by a dedicated rerank model over the `/v1/rerank` API (`cross_encoder`)."""
+
+PreStage = Literal["cross_encoder"]
+"""A cheap first cut before an LLM strategy: the rerank model keeps the best `pre_k`."""
 
 GraphMode = Literal["pipeline", "agentic"]
 """How the graph answers: a fixed retrieve-rerank-answer pipeline, or an agent with tools."""
@@ -92,10 +96,12 @@ class Hit(BaseModel):
 
 
 class RankedHit(Hit):
-    """A hit after reranking: its new rank, the LLM's score where it gives one, a reason."""
+    """A hit after reranking: its new rank, the LLM's score where it gives one, the rerank
+    model's score where one ran (`cross_encoder`), and the LLM's reason when asked."""
 
     rank: int
     rerank_score: float | None = None
+    cross_score: float | None = None
     reason: str | None = None
 
 

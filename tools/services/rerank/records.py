@@ -6,13 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ...core.vocabulary import RankedHit, Strategy
+from ...core.vocabulary import PreStage, RankedHit, Strategy
 
 CallStatus = Literal["ok", "repaired", "re-asked", "fell back"]
 
 
 class CallRecord(BaseModel):
-    """One LLM call: what it saw, what it cost, and how well its reply parsed."""
+    """One model call (an LLM's, or the rerank model's: `strategy="cross_encoder"`, no
+    tokens counted): what it saw, what it cost, and how well its reply parsed."""
 
     strategy: str
     round: int = Field(description="Sequential round trip the call belonged to (from 0).")
@@ -28,10 +29,11 @@ class CallRecord(BaseModel):
 
 
 class RerankResult(BaseModel):
-    """The reranked top-k plus the whole order and a record of every LLM call."""
+    """The reranked top-k plus the whole order and a record of every model call."""
 
     query: str
     strategy: Strategy
+    pre: PreStage | None = None
     hits: list[RankedHit]
     order: list[str] = Field(description="Every input id, best first.")
     calls: list[CallRecord] = Field(default_factory=list)

@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from ...adapters import models
+from ...adapters.models.rerank_api import RerankAPI
 from ...core.aio import run_sync
 from ...core.errors import (
     InvalidArgumentError,
@@ -25,12 +27,24 @@ from ...core.errors import (
     ModelUnavailableError,
 )
 from ...core.settings import Settings
-from ...core.vocabulary import STRATEGIES, Hit, RankedHit, Strategy, choose, require_text
+from ...core.vocabulary import (
+    STRATEGIES,
+    Hit,
+    PreStage,
+    RankedHit,
+    Strategy,
+    choose,
+    require_text,
+)
 from .calls import ChatCaller
+from .cross_encoder import cross_encode
 from .judging import Judge
 from .prompts import RerankPrompts
-from .records import RerankResult
+from .records import CallRecord, RerankResult
 from .strategies import MIN_CANDIDATES, STRATEGY_FUNCTIONS, Plan
+
+if TYPE_CHECKING:
+    from .compressor import RerankCompressor
 
 log = logging.getLogger("rankwise.rerank")
 
@@ -44,10 +58,14 @@ class Reranker:
     names (Ollama). `strategy`: "pointwise" (a grade per passage, calls in parallel),
     "listwise" (RankGPT sliding window), "tournament" (listwise windows ranked in
     parallel, level by level), "pairwise" (two passages at a time, both orders, the top
-    K by tournament selection), or "none".
-    `on_failure="fallback"` returns the retrieval order, flagged `reranked=False`, when
-    the model stays unreachable or rejects the calls; the default raises. Arguments are
-    checked here, before any call.
+    K by tournament selection), "cross_encoder" (a dedicated rerank model over the
+    `/v1/rerank` API at `settings.rerank_url`, no LLM), or "none".
+    `pre="cross_encoder"` runs that rerank model first, over every candidate, and the
+    LLM strategy only over its best `pre_k`: a cheap cut before an expensive judge.
+    `keep` is how many passages each tournament window passes on to the next level.
+    `on_failure="fallback"` returns the best order reached (the rerank model's, or the
+    retrieval order), with `error` set, when a model stays unreachable or rejects the
+    calls; the default raises. Arguments are checked here, before any call.
     """
 
     def __init__(
@@ -64,23 +82,34 @@ class Reranker:
         with_reasons: bool = False,
         on_failure: OnFailure = "raise",
         chat_model: BaseChatModel | None = None,
+        pre: PreStage | None = None,
+        pre_k: int = 30,
     ) -> None:
         self.settings = settings or Settings()
         s = self.settings
         self.strategy: Strategy = choose(strategy or s.rerank_strategy, STRATEGIES, "strategy")
+        self.pre: PreStage | None = choose(pre, get_args(PreStage), "pre") if pre else None
+        if self.pre and self.strategy in ("cross_encoder", "none"):
+            raise InvalidArgumentError(f"pre={pre!r} runs before an LLM strategy, not before "
+                                       f"{self.strategy!r}: use strategy='listwise' (or "
+                                       "another LLM strategy), or drop pre")
         self.on_failure: OnFailure = choose(on_failure, ("raise", "fallback"), "on_failure")
         self.top_k = _at_least(1, "top_k", _given(top_k, s.rerank_top_k))
         self.window = _at_least(2, "window", _given(window, s.rerank_window))
         self.step = _at_least(1, "step", _given(step, s.rerank_step))
         self.concurrency = _at_least(1, "concurrency", _given(concurrency, s.rerank_concurrency))
         self.keep = _at_least(1, "keep", keep)
+        self.pre_k = _at_least(2, "pre_k", pre_k)
         if self.step > self.window:
             raise InvalidArgumentError(
                 f"step ({self.step}) must not exceed window ({self.window}), or passages "
                 "between windows are never compared")
         self.prompts = prompts or RerankPrompts()
         self.with_reasons = with_reasons
-        self.chat_model = None if self.strategy == "none" else models.chat_model(s, chat_model)
+        self.chat_model = (None if self.strategy in ("none", "cross_encoder")
+                           else models.chat_model(s, chat_model))
+        self.rerank_api = (rerank_api(s, self.concurrency)
+                           if "cross_encoder" in (self.strategy, self.pre) else None)
         # Bounds the LLM calls in flight across every rerank this reranker runs at once.
         self._pool = ThreadPoolExecutor(self.concurrency, "rankwise-rerank")
         self._num_ctx: int | None = None
@@ -93,26 +122,43 @@ class Reranker:
         top_k = _at_least(1, "top_k", top_k) if top_k is not None else self.top_k
         started = time.perf_counter()
         hits = list(hits)
-        judge: Judge | None = None
+        judged = Judged(list(range(len(hits))))
         try:
-            if self.chat_model is None or len(hits) < MIN_CANDIDATES.get(self.strategy, 2):
-                order = list(range(len(hits)))
-            else:
-                caller = ChatCaller(self.chat_model, self._pool, num_ctx=await self._context(),
-                                    passage_chars=self.settings.rerank_passage_chars,
-                                    config=config)
-                judge = Judge(caller, self.prompts, self.strategy, query, hits,
-                              with_reasons=self.with_reasons)
-                plan = Plan(window=self.window, step=self.step, keep=max(self.keep, top_k),
-                            concurrency=self.concurrency, top_k=top_k)
-                order = await STRATEGY_FUNCTIONS[self.strategy](judge, plan)
+            if self.rerank_api is not None and len(hits) >= 2:
+                cross = await cross_encode(self.rerank_api, query, hits,
+                                           self.settings.rerank_passage_chars)
+                judged = Judged(cross.order, cross_scores=cross.scores, calls=cross.calls)
+            if self.chat_model is not None:
+                head = judged.order[:self.pre_k if self.pre else None]  # a copy
+                if len(head) >= MIN_CANDIDATES.get(self.strategy, 2):
+                    await self._judge(query, hits, head, top_k, config, judged)
         except (ModelUnavailableError, ModelRequestError) as exc:
             if self.on_failure == "raise":
                 raise
-            log.warning("rerank fell back to retrieval order: %s", exc)
-            return self._result(query, hits, list(range(len(hits))), judge, top_k, started,
-                                error=str(exc))
-        return self._result(query, hits, order, judge, top_k, started)
+            log.warning("rerank fell back to %s order: %s",
+                        "the rerank model's" if judged.cross_scores else "retrieval", exc)
+            return self._result(query, hits, judged, top_k, started, error=str(exc))
+        return self._result(query, hits, judged, top_k, started)
+
+    async def _judge(self, query: str, hits: list[Hit], head: list[int], top_k: int,
+                     config: RunnableConfig | None, judged: Judged) -> None:
+        """The LLM strategy over the candidates at positions `head` (all of them, or the
+        rerank model's best): their new order, grades, reasons and calls go to `judged`."""
+        caller = ChatCaller(self.chat_model, self._pool, num_ctx=await self._context(),
+                            passage_chars=self.settings.rerank_passage_chars, config=config)
+        judge = Judge(caller, self.prompts, self.strategy, query, [hits[i] for i in head],
+                      with_reasons=self.with_reasons)
+        plan = Plan(window=self.window, step=self.step, keep=max(self.keep, top_k),
+                    concurrency=self.concurrency, top_k=top_k)
+        try:
+            order = await STRATEGY_FUNCTIONS[self.strategy](judge, plan)
+        finally:  # calls made before a failure are still recorded
+            offset = max((c.round for c in judged.calls), default=-1) + 1
+            judged.calls.extend(c.model_copy(update={"round": c.round + offset})
+                                for c in judge.calls)
+        judged.order[:len(head)] = [head[j] for j in order]
+        judged.scores = {head[j]: score for j, score in judge.scores.items()}
+        judged.reasons = {head[j]: reason for j, reason in judge.reasons.items()}
 
     def rerank(self, query: str, hits: Sequence[Hit], top_k: int | None = None,
                config: RunnableConfig | None = None) -> RerankResult:
@@ -134,20 +180,19 @@ class Reranker:
                 configured = self.settings.chat_num_ctx
                 self._num_ctx = min(configured, model_ctx) if model_ctx else configured
 
-    def _result(self, query: str, hits: list[Hit], order: list[int], judge: Judge | None,
-                keep: int, started: float, error: str | None = None) -> RerankResult:
+    def _result(self, query: str, hits: list[Hit], judged: Judged, keep: int,
+                started: float, error: str | None = None) -> RerankResult:
+        order = judged.order
         assert sorted(order) == list(range(len(hits))), "rerank order must be a permutation"
-        scores = judge.scores if judge else {}
-        reasons = judge.reasons if judge else {}
         ranked = [
-            RankedHit(**hits[i].model_dump(), rank=rank, rerank_score=scores.get(i),
-                      reason=reasons.get(i))
+            RankedHit(**hits[i].model_dump(), rank=rank, rerank_score=judged.scores.get(i),
+                      cross_score=judged.cross_scores.get(i), reason=judged.reasons.get(i))
             for rank, i in enumerate(order[:keep], start=1)
         ]
         result = RerankResult(
-            query=query, strategy=self.strategy, hits=ranked, order=[hits[i].id for i in order],
-            calls=judge.calls if judge else [], reranked=error is None, error=error,
-            seconds=time.perf_counter() - started,
+            query=query, strategy=self.strategy, pre=self.pre, hits=ranked,
+            order=[hits[i].id for i in order], calls=judged.calls, reranked=error is None,
+            error=error, seconds=time.perf_counter() - started,
         )
         log.info("rerank %s: %d hits, %d calls, %d round trips, %d+%d tokens, %.2f s%s",
                  self.strategy, len(hits), result.llm_calls, result.round_trips,
@@ -155,6 +200,36 @@ class Reranker:
                  f", fell back: {error}" if error else "")
         return result
 
+    def as_compressor(self, top_k: int | None = None) -> RerankCompressor:
+        """This reranker as LangChain's `BaseDocumentCompressor`, for
+        `ContextualCompressionRetriever` over any retriever."""
+        from .compressor import RerankCompressor
+
+        return RerankCompressor(reranker=self, top_k=top_k)
+
+
+@dataclass
+class Judged:
+    """Where a rerank stands: the order so far, and each stage's scores and calls."""
+
+    order: list[int]
+    scores: dict[int, float] = field(default_factory=dict)
+    reasons: dict[int, str] = field(default_factory=dict)
+    cross_scores: dict[int, float] = field(default_factory=dict)
+    calls: list[CallRecord] = field(default_factory=list)
+
+
+def rerank_api(settings: Settings, concurrency: int) -> RerankAPI:
+    """The rerank model's API client the settings name."""
+    if not settings.rerank_url:
+        raise InvalidArgumentError(
+            "the cross_encoder stage needs a rerank server: set RANKWISE_RERANK_URL (and "
+            "RANKWISE_RERANK_MODEL), e.g. TEI serving BAAI/bge-reranker-v2-m3 at "
+            "http://localhost:8080")
+    key = settings.rerank_api_key.get_secret_value() if settings.rerank_api_key else None
+    return RerankAPI(settings.rerank_url, settings.rerank_model, api_key=key,
+                     timeout=settings.request_timeout, attempts=settings.retry_attempts,
+                     batch_size=settings.rerank_batch_size, concurrency=concurrency)
 
 
 def _given(value: int | None, default: int) -> int:
