@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,22 +117,34 @@ def trec_grade(asked: list[dict], judged: dict[str, dict[str, float]]
     return grade
 
 
-def _serve(connection, judge: Judge, latency: float) -> None:
+CROSS_ENCODER_SECONDS = 0.002  # per document: ~64 ms per batch of 32, a GPU's pace
+
+
+def _serve(connection, judge: Judge, latency: float, cross_encoder: Judge | None) -> None:
     with FakeOllama(models={"nomic-embed-text": 768}) as server:
         server.chat_reply = judge
         server.chat_latency = latency
+        if cross_encoder is not None:  # the /v1/rerank API: grades with noise of its own
+            def cross_score(query: str, text: str) -> float:
+                time.sleep(CROSS_ENCODER_SECONDS)
+                return cross_encoder.perceived(query, text)
+
+            server.rerank_score = cross_score
         connection.send(server.url)
         connection.recv()
 
 
 @contextmanager
-def judge_servers(judges: list[Judge], latency: float) -> Iterator[list[str]]:
-    """One Ollama-protocol server process per judge (forked: judges need no pickling)."""
+def judge_servers(judges: list[Judge], latency: float,
+                  cross_encoder: Judge | None = None) -> Iterator[list[str]]:
+    """One Ollama-protocol server process per judge (forked: judges need no pickling);
+    with `cross_encoder`, each also serves the /v1/rerank API with that model's grades."""
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
     for judge in judges:
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, judge, latency), daemon=True)
+        process = context.Process(target=_serve, args=(child, judge, latency, cross_encoder),
+                                  daemon=True)
         process.start()
         pipes.append(parent)
         processes.append(process)

@@ -6,10 +6,14 @@ loses bias * (k - 1) / (min(n, 20) - 1) grade points of n shown (so long prompts
 most, as with real models).
 A pairwise prompt shows two passages, so the second loses the whole bias.
 It measures the reranking algorithms, not a model. Each LLM call costs a fixed latency.
+A simulated cross-encoder (the /v1/rerank API) grades each passage alone, with noise of
+its own (`--cross-noise`) and 2 ms per passage; it runs alone and as the cut before the
+LLM (`pre="cross_encoder"`, best 30 to the LLM).
 Judges run in their own processes, like a real server. Candidates come from rankwise's
 dense retrieval over the 5,000 passages.
 
-    python bench/rerank.py [--top-n 20 100] [--noise 0.7] [--bias 0 1.0] [--latency 0.2]
+    python bench/rerank.py [--top-n 20 100] [--noise 0.7] [--cross-noise 1.0] [--bias 0 1.0]
+                           [--latency 0.2]
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.7, help="judge noise (grade s.d.)")
     parser.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0],
                         help="position bias (grade points lost by the 20th passage shown)")
+    parser.add_argument("--cross-noise", type=float, default=1.0,
+                        help="the cross-encoder's noise (grade s.d.)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per LLM call")
     parser.add_argument("--queries", type=int, default=0, help="limit (0 = all judged)")
     options = parser.parse_args()
@@ -71,9 +77,12 @@ def main() -> None:
     grade = trec_grade(asked, judged)
 
     judges = [Judge(grade, noise=options.noise, position_bias=b) for b in options.bias]
-    with judge_servers(judges, options.latency) as urls, tempfile.TemporaryDirectory() as tmp:
+    cross_encoder = Judge(grade, noise=options.cross_noise, seed=1)
+    with judge_servers(judges, options.latency, cross_encoder) as urls, \
+            tempfile.TemporaryDirectory() as tmp:
         settings = Settings(ollama_host=urls[0], milvus_uri=str(Path(tmp, "kb.db")),
-                            chunk_size=4000, chunk_overlap=0, rerank_concurrency=CONCURRENCY)
+                            chunk_size=4000, chunk_overlap=0, rerank_concurrency=CONCURRENCY,
+                            rerank_model="bge-reranker")
         kb = KnowledgeBase(settings)
         kb.add_documents(documents)
         candidates = {q["_id"]: kb.search(q["text"], max(options.top_n)) for q in asked}
@@ -83,7 +92,8 @@ def main() -> None:
               f"per LLM call, pointwise concurrency {CONCURRENCY}")
         print("This measures the algorithms with a simulated judge, not a model.\n")
         for bias, url in zip(options.bias, urls):
-            judged_settings = settings.model_copy(update={"ollama_host": url})
+            judged_settings = settings.model_copy(update={"ollama_host": url,
+                                                          "rerank_url": url})
             for top_n in options.top_n:
                 run_configuration(judged_settings, asked, judged, candidates, top_n, bias)
 
@@ -96,29 +106,39 @@ def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
         "listwise (sliding)": Reranker(settings, strategy="listwise", top_k=10),
         "tournament": Reranker(settings, strategy="tournament", top_k=10),
         "pairwise (both orders)": Reranker(settings, strategy="pairwise", top_k=10),
+        "cross_encoder": Reranker(settings, strategy="cross_encoder", top_k=10),
+        "cross_encoder > listwise": Reranker(settings, strategy="listwise", top_k=10,
+                                             pre="cross_encoder", pre_k=30),
+        "cross_encoder > pointwise": Reranker(settings, strategy="pointwise", top_k=10,
+                                              pre="cross_encoder", pre_k=30),
         "langchain LLMListwiseRerank": langchain_listwise(settings, top_n),
     }
     print(f"top-{top_n}, position bias {bias}:")
-    print(f"  {'method':30s} {'nDCG@10':>8s} {'calls':>6s} {'rounds':>6s} {'s/query':>8s}")
+    print(f"  {'method':30s} {'nDCG@10':>8s} {'LLM calls':>9s} {'API calls':>9s} "
+          f"{'rounds':>6s} {'s/query':>8s}")
     for name, method in methods.items():
-        scores, calls, rounds, seconds = [], [], [], []
+        scores, calls, api_calls, rounds, seconds = [], [], [], [], []
         for query in asked:
             hits = candidates[query["_id"]][:top_n]
             started = time.perf_counter()
+            n_api = 0
             if method is None:
                 order, n_calls, n_rounds = [h.id for h in hits], 0, 0
             elif isinstance(method, Reranker):
                 result = method.rerank(query["text"], hits)
                 order, n_calls, n_rounds = result.order, result.llm_calls, result.round_trips
+                n_api = result.rerank_api_calls
             else:
                 order, n_calls, n_rounds = method(query["text"], hits)
             seconds.append(time.perf_counter() - started)
             ranked_docs = [next(h.source for h in hits if h.id == i) for i in order]
             scores.append(ndcg_at_k(ranked_docs, judged[query["_id"]], 10))
             calls.append(n_calls)
+            api_calls.append(n_api)
             rounds.append(n_rounds)
-        print(f"  {name:30s} {statistics.mean(scores):8.4f} {statistics.mean(calls):6.1f} "
-              f"{statistics.mean(rounds):6.1f} {statistics.mean(seconds):8.2f}")
+        print(f"  {name:30s} {statistics.mean(scores):8.4f} {statistics.mean(calls):9.1f} "
+              f"{statistics.mean(api_calls):9.1f} {statistics.mean(rounds):6.1f} "
+              f"{statistics.mean(seconds):8.2f}")
     print()
 
 

@@ -238,7 +238,8 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     rerank: Annotated[Optional[StrategyChoice], typer.Option(
-        help="pointwise, listwise, tournament or none \\[env: RANKWISE_RERANK_STRATEGY]")] = None,
+        help="pointwise, listwise, tournament, pairwise, cross_encoder (a rerank model at "
+        "RANKWISE_RERANK_URL) or none \\[env: RANKWISE_RERANK_STRATEGY]")] = None,
     mode: Annotated[GraphModeChoice, typer.Option(
         help="pipeline, or agentic (the model decides).")] = "pipeline",
     stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
@@ -322,7 +323,9 @@ def evaluate_command(
     dataset: Annotated[Path, typer.Argument(
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
     rerank: Annotated[list[StrategyChoice], typer.Option(
-        help="none, pointwise, listwise, tournament (repeatable).")] = ["none"],
+        help="none, pointwise, listwise, tournament, pairwise, cross_encoder (repeatable; "
+        "RANKWISE_RERANK_PRE=cross_encoder puts the rerank model before the LLM ones).")
+    ] = ["none"],
     search: Annotated[Optional[list[SearchChoice]], typer.Option(
         help="hybrid, dense, lexical (repeatable; default dense and hybrid).")] = None,
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,

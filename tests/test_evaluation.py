@@ -71,6 +71,23 @@ def test_reranking_with_a_perfect_judge_reaches_ideal_ndcg(settings, dataset_dir
     assert report.queries == 3 and report.unknown_documents == 1
 
 
+def test_a_perfect_rerank_model_alone_and_before_the_llm(settings, dataset_dir, ollama,
+                                                          perfect_judge):
+    grades = {(QUERIES[q], CORPUS[d]): g for q, d, g in QRELS if d in CORPUS and q in QUERIES}
+    ollama.rerank_score = lambda query, text: grades.get((query, text), 0.0)
+    with_model = settings.updated(rerank_url=ollama.url, rerank_model="bge-reranker",
+                                  rerank_pre="cross_encoder", rerank_pre_k=3)
+
+    report = evaluate(load_beir(dataset_dir), with_model, reranks=["cross_encoder", "listwise"],
+                      top_n=6)
+
+    alone, both = report.results
+    assert (alone.name, both.name) == ("dense+cross_encoder", "dense+cross_encoder>listwise")
+    assert alone.ndcg_at_10 == pytest.approx(1.0) and both.ndcg_at_10 == pytest.approx(1.0)
+    assert alone.llm_calls == 0 and both.llm_calls == 1, "one LLM window of 3 per query"
+    assert (alone.round_trips, both.round_trips) == (1, 2)
+
+
 def test_a_second_run_reuses_the_collection(settings, dataset_dir, ollama):
     evaluate(load_beir(dataset_dir), settings, searches=["dense", "hybrid"])
     ollama.requests.clear()

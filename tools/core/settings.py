@@ -8,7 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .analysis import lexical_languages
-from .vocabulary import SearchMode, Strategy
+from .vocabulary import PreStage, SearchMode, Strategy
 
 # The providers LangChain's `init_chat_model` / `init_embeddings` know by name. A model
 # string starting with one of them and a colon names that provider; any other string is
@@ -127,6 +127,10 @@ class Settings(BaseSettings):
         None, description="The rerank model's name, e.g. BAAI/bge-reranker-v2-m3 (servers "
         "that serve one model ignore it).")
     rerank_api_key: SecretStr | None = Field(None, description="Bearer key for the rerank API.")
+    rerank_pre: PreStage | None = Field(
+        None, description="cross_encoder: the rerank model cuts the candidates to "
+        "rerank_pre_k before an LLM strategy.")
+    rerank_pre_k: int = Field(30, ge=2, le=200, description="Candidates the pre-stage keeps.")
     rerank_batch_size: int = Field(
         32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
     threads_db: str = Field(

@@ -202,19 +202,21 @@ def evaluate(
                     report.results.append(_run(kb, dataset, search, reranker, depth, k,
                                                progress))
                 except RankwiseError as exc:
-                    report.failures[_name(search, strategy)] = str(exc)
+                    pre = None if strategy in ("none", "cross_encoder") else kb.settings.rerank_pre
+                    report.failures[_name(search, strategy, pre)] = str(exc)
         report.seconds = time.perf_counter() - started
     return report
 
 
-def _name(search: SearchMode, strategy: Strategy) -> str:
-    return search if strategy == "none" else f"{search}+{strategy}"
+def _name(search: SearchMode, strategy: Strategy, pre: str | None = None) -> str:
+    """The row's name: `dense`, `dense+listwise`, or `dense+cross_encoder>listwise`."""
+    return search if strategy == "none" else f"{search}+{pre + '>' if pre else ''}{strategy}"
 
 
 def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
          depth: int, k: int, progress: EvaluationProgress | None) -> ConfigurationResult:
     ndcg, recall, mrr, calls, rounds, tokens, seconds = [], [], [], [], [], [], []
-    name = _name(search, "none" if reranker is None else reranker.strategy)
+    name = search if reranker is None else _name(search, reranker.strategy, reranker.pre)
     if progress is not None:
         progress.measuring(name, len(dataset.judged_queries))
     for query_id in dataset.judged_queries:

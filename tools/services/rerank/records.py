@@ -43,7 +43,12 @@ class RerankResult(BaseModel):
 
     @property
     def llm_calls(self) -> int:
-        return len(self.calls)
+        return sum(1 for c in self.calls if c.strategy != "cross_encoder")
+
+    @property
+    def rerank_api_calls(self) -> int:
+        """Requests to the rerank model's /v1/rerank API (the cross_encoder stage)."""
+        return len(self.calls) - self.llm_calls
 
     @property
     def round_trips(self) -> int:

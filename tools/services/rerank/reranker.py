@@ -83,13 +83,17 @@ class Reranker:
         on_failure: OnFailure = "raise",
         chat_model: BaseChatModel | None = None,
         pre: PreStage | None = None,
-        pre_k: int = 30,
+        pre_k: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         s = self.settings
         self.strategy: Strategy = choose(strategy or s.rerank_strategy, STRATEGIES, "strategy")
-        self.pre: PreStage | None = choose(pre, get_args(PreStage), "pre") if pre else None
-        if self.pre and self.strategy in ("cross_encoder", "none"):
+        llm = self.strategy not in ("cross_encoder", "none")
+        # the configured pre-stage goes before LLM strategies; asking for one elsewhere is
+        # a mistake
+        self.pre: PreStage | None = (choose(pre, get_args(PreStage), "pre") if pre
+                                     else s.rerank_pre if llm else None)
+        if self.pre and not llm:
             raise InvalidArgumentError(f"pre={pre!r} runs before an LLM strategy, not before "
                                        f"{self.strategy!r}: use strategy='listwise' (or "
                                        "another LLM strategy), or drop pre")
@@ -99,15 +103,14 @@ class Reranker:
         self.step = _at_least(1, "step", _given(step, s.rerank_step))
         self.concurrency = _at_least(1, "concurrency", _given(concurrency, s.rerank_concurrency))
         self.keep = _at_least(1, "keep", keep)
-        self.pre_k = _at_least(2, "pre_k", pre_k)
+        self.pre_k = _at_least(2, "pre_k", _given(pre_k, s.rerank_pre_k))
         if self.step > self.window:
             raise InvalidArgumentError(
                 f"step ({self.step}) must not exceed window ({self.window}), or passages "
                 "between windows are never compared")
         self.prompts = prompts or RerankPrompts()
         self.with_reasons = with_reasons
-        self.chat_model = (None if self.strategy in ("none", "cross_encoder")
-                           else models.chat_model(s, chat_model))
+        self.chat_model = models.chat_model(s, chat_model) if llm else None
         self.rerank_api = (rerank_api(s, self.concurrency)
                            if "cross_encoder" in (self.strategy, self.pre) else None)
         # Bounds the LLM calls in flight across every rerank this reranker runs at once.
