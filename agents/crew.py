@@ -12,7 +12,7 @@ from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
-from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool, Settings
+from rankwise.tools import KnowledgeBase, RankwiseToolkit, Reranker, Settings
 from rankwise.tools.adapters import models
 from rankwise.tools.core.aio import run_sync
 from rankwise.tools.core.vocabulary import require_text
@@ -37,12 +37,8 @@ class KnowledgeCrew:
                  reranker: Reranker | None = None, llm: LLM | str | None = None) -> None:
         kb = knowledge_base or KnowledgeBase()
         settings = kb.settings
-        self.tools = [
-            LangChainTool.wrap(RetrieveTool(knowledge_base=kb, k=settings.rerank_top_k)),
-            LangChainTool.wrap(RerankTool(knowledge_base=kb,
-                                          reranker=reranker or Reranker(settings),
-                                          top_n=settings.rerank_top_n)),
-        ]
+        self.tools = [LangChainTool.wrap(tool) for tool in
+                      RankwiseToolkit(knowledge_base=kb, reranker=reranker).get_tools()]
         self.llm = crew_llm(settings) if llm is None else llm
         # The configured model is checked before a kickoff: CrewAI reports a server that
         # is down as a page of "Failed to connect to OpenAI API", never naming it.

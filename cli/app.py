@@ -405,22 +405,28 @@ def mcp_command(
     insecure: Annotated[bool, typer.Option(
         help="Serve a non-loopback address without a token (a trusted network only).")
     ] = False,
+    admin: Annotated[bool, typer.Option(
+        help="Also serve list_sources and delete (clients may delete documents).")] = False,
+    ingest_root: Annotated[Optional[list[Path]], typer.Option(
+        file_okay=False, exists=True,
+        help="Also serve ingest, of files under this folder (repeatable).")] = None,
 ) -> None:
     """Serve retrieve, rerank and ask_knowledge_base to MCP hosts (stdio, or --http)."""
     import os
 
-    try:
-        from .mcp import (
-            build_server,
-            check_exposure,
-            check_token,
-            http_app,
-            parse_address,
-            serve_stdio,
-            transport_security,
-        )
-    except ImportError:
-        _fail("the MCP server is an optional extra: pip install 'rankwise[mcp]'")
+    from .extras import extra_problem
+
+    if problem := extra_problem("mcp", "mcp"):
+        _fail(f"the MCP server cannot start: {problem}")
+    from .mcp import (
+        build_server,
+        check_exposure,
+        check_token,
+        http_app,
+        parse_address,
+        serve_stdio,
+        transport_security,
+    )
     try:
         address = parse_address(http) if http is not None else None
     except ValueError as exc:
@@ -436,15 +442,16 @@ def mcp_command(
         import anyio
         from langgraph.checkpoint.memory import InMemorySaver
         from rankwise.graphs import AskKnowledgeBaseTool, build_graph
-        from rankwise.tools import KnowledgeBase, Reranker, RerankTool, RetrieveTool
+        from rankwise.tools import KnowledgeBase, RankwiseToolkit, Reranker
 
         settings = ctx.obj.settings()
         kb = KnowledgeBase(settings)
         kb.count()  # opens the store now: a locked file is one line before any client waits
         reranker = Reranker(settings)
+        toolkit = RankwiseToolkit(knowledge_base=kb, reranker=reranker, admin=admin,
+                                  ingest_roots=ingest_root or [])
         server = build_server([
-            RetrieveTool(knowledge_base=kb, k=settings.rerank_top_k),
-            RerankTool(knowledge_base=kb, reranker=reranker, top_n=settings.rerank_top_n),
+            *toolkit.get_tools(),
             AskKnowledgeBaseTool(graph=build_graph(kb, reranker=reranker,
                                                    checkpointer=InMemorySaver())),
         ])

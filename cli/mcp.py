@@ -12,17 +12,68 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
 from langchain_core.tools import BaseTool
 from mcp.server.lowlevel import Server
+from pydantic import TypeAdapter
+from rankwise.graphs.tool import AskArtifact
+from rankwise.tools.agent_tools import ToolArtifact
+
+from rankwise import __version__
 
 SERVER_NAME = "rankwise"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How a host shows a tool: a title, hints that let it skip approval prompts for
+    harmless calls, and the shape of the tool's structured content."""
+
+    title: str
+    artifact: Any
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+
+    def annotations(self) -> types.ToolAnnotations:
+        return types.ToolAnnotations(
+            title=self.title, readOnlyHint=self.read_only,
+            destructiveHint=None if self.read_only else self.destructive,
+            idempotentHint=None if self.read_only else self.idempotent,
+            openWorldHint=False)  # the user's own documents, not the open web
+
+
+_COUNTS = dict[str, Any]  # the admin tools' small artifacts
+PRESENTATIONS = {
+    "retrieve": Presentation("Search the documents", ToolArtifact),
+    "rerank": Presentation("Search and rerank the documents", ToolArtifact),
+    # keeps the conversation it is given: not read-only, and a repeat is a new turn
+    "ask_knowledge_base": Presentation("Answer from the documents, citing them", AskArtifact,
+                                       read_only=False, idempotent=False),
+    "list_sources": Presentation("List the documents", _COUNTS),
+    "ingest": Presentation("Add or update documents", _COUNTS, read_only=False),
+    "delete": Presentation("Delete documents", _COUNTS, read_only=False, destructive=True),
+}
+
+
+def describe(tool: BaseTool) -> types.Tool:
+    """The MCP description of a LangChain tool: its name, description and argument schema,
+    with a title, annotations and output schema where rankwise knows them."""
+    shown = PRESENTATIONS.get(tool.name)
+    return types.Tool(
+        name=tool.name, description=tool.description,
+        inputSchema=tool.tool_call_schema.model_json_schema(),
+        title=shown.title if shown else None,
+        annotations=shown.annotations() if shown else None,
+        outputSchema=TypeAdapter(shown.artifact).json_schema() if shown else None)
 
 
 def build_server(tools: Sequence[BaseTool]) -> Server:
@@ -32,9 +83,10 @@ def build_server(tools: Sequence[BaseTool]) -> Server:
     Each client (MCP session) is a conversation owner of its own: the tools receive it as
     `configurable.conversation_owner`, so a conversation id one client names is never
     another client's conversation."""
-    server: Server = Server(SERVER_NAME)
+    server: Server = Server(SERVER_NAME, version=__version__)
     by_name = {tool.name: tool for tool in tools}
     owners: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+    described = [describe(tool) for tool in tools]
 
     def owner() -> str:
         session = server.request_context.session
@@ -42,9 +94,7 @@ def build_server(tools: Sequence[BaseTool]) -> Server:
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
-        return [types.Tool(name=tool.name, description=tool.description,
-                           inputSchema=tool.tool_call_schema.model_json_schema())
-                for tool in tools]
+        return described
 
     @server.call_tool(validate_input=False)  # the tool's own schema validates, with its words
     async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
@@ -122,6 +172,7 @@ def http_app(server: Server, token: str | None = None, security: Any = None) -> 
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    logging.getLogger("mcp.server.streamable_http").addFilter(_quiet_close)
     # Plain JSON replies to calls: no server-sent-event framing for a one-shot answer.
     sessions = StreamableHTTPSessionManager(app=server, json_response=True,
                                             security_settings=security)
@@ -142,6 +193,13 @@ def http_app(server: Server, token: str | None = None, security: Any = None) -> 
 
     return Starlette(routes=[Route("/mcp", endpoint=Endpoint(), methods=["GET", "POST", "DELETE"])],
                      lifespan=lifespan)
+
+
+def _quiet_close(record: logging.LogRecord) -> bool:
+    """False for the SDK's ERROR when a client ends its session normally (its standalone
+    event stream is closed under the writer: anyio's ClosedResourceError)."""
+    closed = record.exc_info and type(record.exc_info[1]).__name__ == "ClosedResourceError"
+    return not (closed and "standalone SSE writer" in record.getMessage())
 
 
 def _authorized(scope: dict, token: str) -> bool:

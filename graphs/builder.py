@@ -30,9 +30,8 @@ from rankwise.tools import (
     Hit,
     InvalidArgumentError,
     KnowledgeBase,
+    RankwiseToolkit,
     Reranker,
-    RerankTool,
-    RetrieveTool,
     Strategy,
     format_hits,
 )
@@ -253,8 +252,8 @@ def build_graph(
     top_k = top_k or settings.rerank_top_k
     model = models.chat_model(settings, chat_model)
     reranker = reranker or Reranker(settings, strategy=rerank, top_k=top_k, chat_model=model)
-    tools = [RetrieveTool(knowledge_base=kb, k=top_k),
-             RerankTool(knowledge_base=kb, reranker=reranker, top_n=top_n)]
+    tools = RankwiseToolkit(knowledge_base=kb, reranker=reranker, top_n=top_n,
+                            top_k=top_k).get_tools()
     nodes = _Nodes(kb, reranker, model, top_n=top_n, top_k=top_k, max_rewrites=max_rewrites,
                    max_tool_rounds=max_tool_rounds, min_score=min_score, min_grade=min_grade,
                    tools=tools)

@@ -10,6 +10,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 from .answering import ask
 from .conversations import conversation_lock
@@ -25,6 +26,16 @@ class AskInput(BaseModel):
     conversation: str | None = None
     """Optional id of a conversation to continue: pass the same id with each follow-up
     question, so that it is understood with the earlier ones."""
+
+
+class AskArtifact(TypedDict):
+    """The artifact of `ask_knowledge_base`: the answer and what it was made from."""
+
+    answer: str
+    citations: list[dict[str, Any]]
+    passages: list[dict[str, Any]]
+    warnings: list[str]
+    standalone: str
 
 
 class AskKnowledgeBaseTool(BaseTool):
@@ -51,7 +62,7 @@ class AskKnowledgeBaseTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
         *,
         config: RunnableConfig,  # injected by LangChain: annotated exactly so
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, AskArtifact]:
         thread = conversation or self.thread_id
         if thread is None:
             answer = ask(question, self.graph)

@@ -16,6 +16,7 @@ from judges import Judge, ScriptedModel
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
+from rankwise import __version__
 from rankwise.cli.app import app
 from rankwise.tools import KnowledgeBase, RetrieveTool
 from typer.testing import CliRunner
@@ -39,9 +40,19 @@ def served(settings, ollama) -> dict[str, str]:
 
 async def exercise(session: ClientSession, kb_settings) -> None:
     """List the tools and call each, checking text and structured content."""
-    await session.initialize()
+    started = await session.initialize()
+    assert (started.serverInfo.name, started.serverInfo.version) == ("rankwise", __version__)
     listed = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(listed) == TOOLS
+    for name in ("retrieve", "rerank"):  # a host may call these without asking the user
+        hints = listed[name].annotations
+        assert (hints.readOnlyHint, hints.openWorldHint) == (True, False), name
+        assert listed[name].title and listed[name].outputSchema["type"] == "object"
+    asking = listed["ask_knowledge_base"].annotations
+    assert (asking.readOnlyHint, asking.destructiveHint, asking.idempotentHint) == (
+        False, False, False), "it keeps the conversation it is given"
+    assert set(listed["ask_knowledge_base"].outputSchema["properties"]) == {
+        "answer", "citations", "passages", "warnings", "standalone"}
     langchain = RetrieveTool(knowledge_base=KnowledgeBase(kb_settings))
     assert listed["retrieve"].inputSchema == langchain.tool_call_schema.model_json_schema()
     assert listed["retrieve"].description == langchain.description
@@ -86,24 +97,17 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def http_server(served):
+def http_process(served):
     """`rankwise mcp --http` in its own process, with a bearer token."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rankwise.cli.app", "mcp", "--http", str(port)],
-        env={**served, "RANKWISE_MCP_TOKEN": "s3cret"}, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            assert process.poll() is None, process.stderr.read()
-            time.sleep(0.2)
-    yield url
+    process, url = start_http({**served, "RANKWISE_MCP_TOKEN": "s3cret"})
+    yield process, url
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture
+def http_server(http_process) -> str:
+    return http_process[1]
 
 
 async def test_many_clients_at_once_over_http_with_a_bearer_token(http_server, settings):
@@ -124,6 +128,19 @@ async def test_many_clients_at_once_over_http_with_a_bearer_token(http_server, s
 
     refused = httpx.post(http_server, json={}, headers={"Authorization": "Bearer wrong"})
     assert refused.status_code == 401
+
+
+async def test_sessions_that_end_normally_log_no_error(http_process):
+    process, url = http_process
+    async with streamablehttp_client(url, headers={"Authorization": "Bearer s3cret"}) as (
+            read, write, _), ClientSession(read, write) as session:
+        await session.initialize()
+        await session.call_tool("retrieve", {"query": "soup", "k": 1})
+    await asyncio.sleep(0.5)  # the server finishes closing the session
+
+    process.terminate()
+    said = process.communicate(timeout=10)[1]
+    assert said.splitlines() == [f"rankwise mcp: serving {url}"], said
 
 
 def test_a_bad_address_is_one_line(served):
@@ -243,3 +260,64 @@ async def test_clients_never_read_each_others_conversations(http_server, ollama)
     assert second.structuredContent["standalone"] == "And what did I say before?"
     prompts = str([body for path, body in ollama.requests if path == "/api/chat"])
     assert "what did I say before" in prompts and "4321" not in prompts
+
+
+async def test_admin_tools_make_the_server_the_one_writer_of_its_file(served, tmp_path):
+    allowed = tmp_path / "inbox"
+    allowed.mkdir()
+    (allowed / "keys.md").write_text("Signing keys rotate every ninety days.")
+    (tmp_path / "secret.md").write_text("The vault code is 99.")
+    command = StdioServerParameters(command=sys.executable, env=served, args=[
+        "-m", "rankwise.cli.app", "mcp", "--admin", "--ingest-root", str(allowed)])
+    async with stdio_client(command) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert set(listed) == TOOLS | {"ingest", "list_sources", "delete"}
+        assert listed["delete"].annotations.destructiveHint is True
+        assert listed["list_sources"].annotations.readOnlyHint is True
+
+        added = await session.call_tool("ingest", {"path": "keys.md"})
+        assert not added.isError and added.structuredContent["added"] == 1
+        for outside in ("../secret.md", str(tmp_path / "secret.md"), "/etc"):
+            refused = await session.call_tool("ingest", {"path": outside})
+            assert refused.isError and "outside the folders" in refused.content[0].text
+        listing = await session.call_tool("list_sources", {})
+        keys = (allowed / "keys.md").resolve().as_posix()
+        assert listing.structuredContent["sources"] == sorted([*FACTS, keys])
+
+        deleted = await session.call_tool("delete", {"source": keys})
+        assert deleted.structuredContent == {"deleted": 1}
+        found = await session.call_tool("retrieve", {"query": "signing keys rotate", "k": 5})
+        assert all(hit["source"] != keys for hit in found.structuredContent["hits"])
+
+
+@pytest.fixture(scope="session")
+def mcp_versions(tmp_path_factory) -> dict[str, str]:
+    """The MCP SDK at the floor of rankwise's range and past its top, each in a folder
+    that goes first on PYTHONPATH (their dependencies are the suite's)."""
+    folders = {}
+    for release in ("1.21.2", "2.3.0"):
+        folder = tmp_path_factory.mktemp(f"mcp-{release}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--target", str(folder), f"mcp=={release}"], check=True, timeout=300)
+        folders[release] = str(folder)
+    return folders
+
+
+async def test_the_oldest_supported_mcp_sdk_serves_every_tool(served, settings, mcp_versions):
+    env = {**served, "PYTHONPATH": mcp_versions["1.21.2"]}
+    command = StdioServerParameters(command=sys.executable, env=env,
+                                    args=["-m", "rankwise.cli.app", "mcp"])
+    async with stdio_client(command) as (read, write), ClientSession(read, write) as session:
+        await exercise(session, settings)
+
+
+def test_an_unsupported_mcp_sdk_is_one_line(served, mcp_versions):
+    result = subprocess.run([sys.executable, "-m", "rankwise.cli.app", "mcp"], timeout=60,
+                            env={**served, "PYTHONPATH": mcp_versions["2.3.0"]},
+                            capture_output=True, text=True)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the MCP server cannot start: mcp 2.3.0 is installed, but rankwise supports "
+        "mcp<2,>=1.21.2: pip install 'rankwise[mcp]' (or pip install 'mcp<2,>=1.21.2')"]

@@ -36,14 +36,17 @@ from .core.errors import (
 from .core.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
+    from .agent_tools.admin import DeleteTool, IngestTool, ListSourcesTool
     from .agent_tools.rerank import RerankInput, RerankTool
     from .agent_tools.retrieve import KnowledgeBaseRetriever, RetrieveInput, RetrieveTool
+    from .agent_tools.toolkit import RankwiseToolkit
     from .core.filters import compile_filter
     from .core.settings import ModelRef, Settings
     from .core.vocabulary import (
         FilterSpec,
         Hit,
         LegScore,
+        PreStage,
         RankedHit,
         SearchMode,
         Strategy,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
     from .services.ingest import IngestReport
     from .services.knowledge_base import KnowledgeBase
     from .services.rerank import CallRecord, Reranker, RerankPrompts, RerankResult
+    from .services.rerank.compressor import RerankCompressor
 
 _LAZY = {
     "FilterSpec": ".core.vocabulary",
@@ -61,6 +65,7 @@ _LAZY = {
     "RankedHit": ".core.vocabulary",
     "SearchMode": ".core.vocabulary",
     "Strategy": ".core.vocabulary",
+    "PreStage": ".core.vocabulary",
     "format_hits": ".core.vocabulary",
     "compile_filter": ".core.filters",
     "ModelRef": ".core.settings",
@@ -71,6 +76,7 @@ _LAZY = {
     "RerankPrompts": ".services.rerank",
     "RerankResult": ".services.rerank",
     "CallRecord": ".services.rerank",
+    "RerankCompressor": ".services.rerank.compressor",
     "evaluate": ".services.evaluation",
     "load_beir": ".services.evaluation",
     "EvaluationReport": ".services.evaluation",
@@ -79,6 +85,10 @@ _LAZY = {
     "RetrieveTool": ".agent_tools.retrieve",
     "RerankInput": ".agent_tools.rerank",
     "RerankTool": ".agent_tools.rerank",
+    "RankwiseToolkit": ".agent_tools.toolkit",
+    "IngestTool": ".agent_tools.admin",
+    "ListSourcesTool": ".agent_tools.admin",
+    "DeleteTool": ".agent_tools.admin",
 }
 
 

@@ -7,7 +7,9 @@ whose artifact has one shape: {"query", "hits": [...], "rerank": {...} or None}.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 from ..core.vocabulary import Hit
 
