@@ -5,5 +5,7 @@ Importing this package imports crewai; `rankwise.tools` and `rankwise.graphs` ne
 
 from .adapter import LangChainTool
 from .crew import CrewAnswer, KnowledgeCrew
+from .knowledge import KnowledgeBaseSource, KnowledgeBaseStorage, use_knowledge_base
 
-__all__ = ["CrewAnswer", "KnowledgeCrew", "LangChainTool"]
+__all__ = ["CrewAnswer", "KnowledgeBaseSource", "KnowledgeBaseStorage", "KnowledgeCrew",
+           "LangChainTool", "use_knowledge_base"]

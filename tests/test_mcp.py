@@ -16,10 +16,11 @@ from judges import Judge, ScriptedModel
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
-from rankwise import __version__
 from rankwise.cli.app import app
 from rankwise.tools import KnowledgeBase, RetrieveTool
 from typer.testing import CliRunner
+
+from rankwise import __version__
 
 FACTS = {"backups.md": "Nightly backups are kept for thirty days.",
          "food.md": "The cafeteria serves soup on Mondays."}

@@ -126,17 +126,17 @@ def fence(text: str) -> str:
     return _FENCE.sub(lambda match: "&lt;" + match.group()[1:], text)
 
 
-def format_hits(hits: Sequence[Hit]) -> str:
+def format_hits(hits: Sequence[Hit], start: int = 1) -> str:
     """Numbered passages fenced as data, ready to put in front of an LLM:
     `<passage n="1" id="..." source="..." headings="Guide > Install" score="0.812">text
-    </passage>`. The header is the fence's opening tag, so no passage text can pose as
-    another passage or its header."""
+    </passage>`, numbered from `start`. The header is the fence's opening tag, so no
+    passage text can pose as another passage or its header."""
     if not hits:
         return "No passages found."
     return "\n\n".join(
         f'<passage n="{n}" id="{html.escape(hit.id)}" source="{html.escape(hit.source)}"'
         f'{_headings(hit)} score="{hit.score:.3f}">\n{fence(hit.text)}\n</passage>'
-        for n, hit in enumerate(hits, start=1)
+        for n, hit in enumerate(hits, start=start)
     )
 
 
