@@ -82,3 +82,15 @@ def test_a_tenants_reset_and_deletes_leave_other_tenants_alone(settings):
     assert globex.count() == 3 and globex.sources() == ["shared-name"]
     assert acme.count() == 0
     assert globex.add_texts(TEXTS, [{"source": "shared-name"}] * 3).unchanged == 3
+
+
+def test_closing_one_of_two_knowledge_bases_on_one_file_leaves_the_other_open(settings):
+    acme = KnowledgeBase(settings.updated(tenant="acme"))
+    globex = KnowledgeBase(settings.updated(tenant="globex"))
+    acme.add_texts(TEXTS[:1], [{"source": "a"}])
+    globex.add_texts(TEXTS[1:], [{"source": "g"}])
+
+    acme.close()
+
+    assert globex.count() == 2 and globex.search("keys", 1)[0].source == "g"
+    assert acme.count() == 1, "it reopens on its next use"

@@ -11,6 +11,8 @@ import logging
 import os
 import random
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,6 +185,10 @@ def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
                metadata=entity.get("metadata") or {}, scored_by=scored_by)
 
 
+_LITE_USERS: Counter[str] = Counter()  # open stores per Milvus Lite file, in this process
+_LITE_LOCK = threading.Lock()
+
+
 class MilvusStore:
     """One rankwise collection: chunks with text, source, metadata, dense and BM25 vectors.
 
@@ -198,6 +204,9 @@ class MilvusStore:
         self.identity = identity
         self.name = settings.collection
         self.client = client or open_client(settings)
+        if settings.milvus_is_local:  # Milvus Lite runs one server per file per process
+            with _LITE_LOCK:
+                _LITE_USERS[os.path.abspath(settings.milvus_uri)] += 1
         self.capabilities = probe(self.client, settings.milvus_is_local)
         self.tenant = settings.tenant
         self.dimension: int | None = None
@@ -229,12 +238,19 @@ class MilvusStore:
             self.client = self.records.client = fresh
 
     def close(self) -> None:
-        """Close the connection; a Milvus Lite file is unlocked for other processes."""
+        """Close the connection; a Milvus Lite file is unlocked for other processes once
+        the last store of this process using it is closed."""
         self.client.close()
         if self.settings.milvus_is_local:
-            from milvus_lite.server_manager import server_manager_instance
+            path = os.path.abspath(self.settings.milvus_uri)
+            with _LITE_LOCK:
+                _LITE_USERS[path] -= 1
+                if _LITE_USERS[path] > 0:  # another store (another tenant) still uses it
+                    return
+                del _LITE_USERS[path]
+                from milvus_lite.server_manager import server_manager_instance
 
-            server_manager_instance.release_server(os.path.abspath(self.settings.milvus_uri))
+                server_manager_instance.release_server(path)
 
     # ---- schema -------------------------------------------------------------------
     def _check_existing(self) -> None:
