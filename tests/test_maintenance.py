@@ -88,7 +88,7 @@ def test_closing_one_of_two_knowledge_bases_on_one_file_leaves_the_other_open(se
     acme = KnowledgeBase(settings.updated(tenant="acme"))
     globex = KnowledgeBase(settings.updated(tenant="globex"))
     acme.add_texts(TEXTS[:1], [{"source": "a"}])
-    globex.add_texts(TEXTS[1:], [{"source": "g"}])
+    globex.add_texts(TEXTS[1:], [{"source": "g"}] * 2)
 
     acme.close()
 
