@@ -409,7 +409,8 @@ def mcp_command(
         help="Also serve list_sources and delete (clients may delete documents).")] = False,
     ingest_root: Annotated[Optional[list[Path]], typer.Option(
         file_okay=False, exists=True,
-        help="Also serve ingest, of files under this folder (repeatable).")] = None,
+        help="Also serve ingest, of files under this folder (repeatable) \\[env: "
+             "RANKWISE_INGEST_ROOTS, a JSON list].")] = None,
 ) -> None:
     """Serve retrieve, rerank and ask_knowledge_base to MCP hosts (stdio, or --http)."""
     import os
@@ -449,7 +450,7 @@ def mcp_command(
         kb.count()  # opens the store now: a locked file is one line before any client waits
         reranker = Reranker(settings)
         toolkit = RankwiseToolkit(knowledge_base=kb, reranker=reranker, admin=admin,
-                                  ingest_roots=ingest_root or [])
+                                  ingest_roots=ingest_root or settings.ingest_roots)
         server = build_server([
             *toolkit.get_tools(),
             AskKnowledgeBaseTool(graph=build_graph(kb, reranker=reranker,

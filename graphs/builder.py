@@ -11,6 +11,7 @@ Two modes from one builder:
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +26,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 from rankwise.tools import (
     Hit,
@@ -48,7 +50,7 @@ from .prompts import (
     NOT_IN_DOCUMENTS,
     REWRITE,
 )
-from .state import RagState
+from .state import RagState, RunContext
 
 Mode = GraphMode
 
@@ -107,37 +109,71 @@ class _Nodes:
         self.max_rewrites, self.max_tool_rounds = max_rewrites, max_tool_rounds
         self.min_score, self.min_grade = min_score, min_grade
         self.tools = tools
+        self.quiet = model.with_config(tags=["nostream"])  # its replies are never answers
+        self._lock = threading.Lock()
+        self._tenants: dict[str, KnowledgeBase] = {}
+        self._rerankers: dict[str, Reranker] = {}
 
     def prepare(self, state: RagState) -> dict:
-        question = require_text(next((m.text for m in reversed(state["messages"])
+        """Start a question: the latest human message, or a `question` sent alone (it
+        joins the conversation as a human message)."""
+        messages = state.get("messages", [])
+        asked = [] if messages and isinstance(messages[-1], HumanMessage) else [
+            HumanMessage(require_text(state.get("question", ""), "question"))]
+        question = require_text(next((m.text for m in reversed([*messages, *asked])
                                       if isinstance(m, HumanMessage)), ""), "question")
-        return {"question": question, "standalone": question, "query": question,
-                "candidates": [], "passages": [], "answer": "", "citations": [],
-                "rewrites": 0, "invalid_citations": 0, "warnings": []}
+        return {"messages": asked, "question": question, "standalone": question,
+                "query": question, "candidates": [], "passages": [], "answer": "",
+                "citations": [], "rewrites": 0, "invalid_citations": 0, "warnings": []}
 
     @staticmethod
     def follow_up(state: RagState) -> Literal["follow-up", "first question"]:
         earlier = _conversation(state["messages"][:-1])
         return "follow-up" if earlier else "first question"
 
+    def knowledge_base(self, tenant: str | None) -> KnowledgeBase:
+        """The knowledge base for `tenant` (its own part of the same collection)."""
+        if tenant is None or tenant == self.kb.settings.tenant:
+            return self.kb
+        with self._lock:
+            if tenant not in self._tenants:
+                self._tenants[tenant] = KnowledgeBase(self.kb.settings.updated(tenant=tenant),
+                                                      embeddings=self.kb.embedder)
+            return self._tenants[tenant]
+
+    def reranker_for(self, strategy: Strategy | None) -> Reranker:
+        """The reranker for `strategy`, made once (its model shared with the graph)."""
+        if strategy is None or strategy == self.reranker.strategy:
+            return self.reranker
+        with self._lock:
+            if strategy not in self._rerankers:
+                self._rerankers[strategy] = Reranker(self.kb.settings, strategy=strategy,
+                                                     top_k=self.top_k, chat_model=self.model)
+            return self._rerankers[strategy]
+
     def condense(self, state: RagState) -> dict:
         """The follow-up as a question that stands alone, for retrieval and rerank; the
         answer still sees the user's own words."""
         history = "\n".join(f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: "
                             f"{m.text}" for m in _conversation(state["messages"][:-1]))
-        reply = self.model.invoke([HumanMessage(
+        reply = self.quiet.invoke([HumanMessage(
             CONDENSE.format(history=history, question=state["question"]))])
         standalone = _first_line(reply.text, state["question"])
         return {"standalone": standalone, "query": standalone}
 
     # ---- pipeline -----------------------------------------------------------------
-    def retrieve(self, state: RagState) -> dict:
-        hits = self.kb.search(state["query"], self.top_n)
+    def retrieve(self, state: RagState, runtime: Runtime[RunContext]) -> dict:
+        run = runtime.context or RunContext()
+        hits = self.knowledge_base(run.tenant).search(
+            state["query"], run.top_n or self.top_n, run.filter, mode=run.search_mode)
         return {"candidates": [hit.model_dump() for hit in hits]}
 
-    def rerank(self, state: RagState, config: RunnableConfig) -> dict:
+    def rerank(self, state: RagState, config: RunnableConfig,
+               runtime: Runtime[RunContext]) -> dict:
+        run = runtime.context or RunContext()
         hits = [Hit(**candidate) for candidate in state["candidates"]]
-        result = self.reranker.rerank(state["standalone"], hits, self.top_k, config)
+        result = self.reranker_for(run.strategy).rerank(
+            state["standalone"], hits, run.top_k or self.top_k, config)
         fell_back = [f"rerank fell back to retrieval order: {result.error}"] if result.error \
             else []
         return {"passages": [hit.model_dump() for hit in result.hits],
@@ -157,7 +193,7 @@ class _Nodes:
         return "relevant or out of rewrites"
 
     def rewrite(self, state: RagState) -> dict:
-        reply = self.model.invoke([HumanMessage(
+        reply = self.quiet.invoke([HumanMessage(
             REWRITE.format(question=state["standalone"], query=state["query"]))])
         query = _first_line(reply.text, state["standalone"])
         note = f"nothing relevant was found for {state['query']!r}; searched again for {query!r}"
@@ -176,7 +212,9 @@ class _Nodes:
         reply = self.model.invoke([SystemMessage(ANSWER_SYSTEM),
                                    *_conversation(state["messages"][:-1]), HumanMessage(prompt)])
         update = self._checked(reply.text, passages, warnings)
-        return {**update, "messages": [AIMessage(update["answer"])]}
+        # the streamed reply's id: a message stream shows the answer once, updated when a
+        # citation was removed, never twice
+        return {**update, "messages": [AIMessage(update["answer"], id=reply.id)]}
 
     @staticmethod
     def _checked(text: str, passages: list[dict[str, Any]], warnings: list[str]) -> dict:
@@ -190,7 +228,11 @@ class _Nodes:
                 "passages": passages, "warnings": warnings}
 
     # ---- agentic ------------------------------------------------------------------
-    def agent(self, state: RagState) -> dict:
+    def agent(self, state: RagState, runtime: Runtime[RunContext]) -> dict:
+        if runtime.context is not None and runtime.context != RunContext():
+            raise InvalidArgumentError(
+                "the agentic graph takes no per-run context (its tools are built with the "
+                "graph): build it with those choices, or use the pipeline graph")
         rounds = sum(1 for m in _since_last_question(state["messages"])
                      if isinstance(m, AIMessage) and m.tool_calls)
         model = (self.model if rounds >= self.max_tool_rounds
@@ -228,6 +270,8 @@ def build_graph(
     max_tool_rounds: int = 3,
     min_score: float = 0.0,
     min_grade: float = 1.0,
+    input_schema: type | None = None,
+    output_schema: type | None = None,
 ) -> CompiledStateGraph:
     """A compiled rankwise graph. Settings come from the knowledge base's `Settings`.
 
@@ -240,7 +284,10 @@ def build_graph(
     counts as relevant when its rerank grade is at least `min_grade` or, ungraded, its
     score at least `min_score` (its cosine similarity for a hybrid hit; retrieval follows
     the knowledge base's `search_mode` setting). Any LangGraph checkpointer keeps conversations per
-    `thread_id`.
+    `thread_id`. A run's `context` (`RunContext`: strategy, top_n, top_k, search mode,
+    filter, tenant) overrides these for that run (pipeline mode). `input_schema` and
+    `output_schema` narrow what clients send and get (LangGraph's own arguments; see
+    `ChatInput`, `ChatOutput`); by default both are the whole state.
     """
     choose(mode, GRAPH_MODES, "mode")
     for name, value in (("max_rewrites", max_rewrites), ("max_tool_rounds", max_tool_rounds)):
@@ -258,7 +305,8 @@ def build_graph(
                    max_tool_rounds=max_tool_rounds, min_score=min_score, min_grade=min_grade,
                    tools=tools)
     first = "retrieve" if mode == "pipeline" else "agent"
-    graph = StateGraph(RagState)
+    graph = StateGraph(RagState, context_schema=RunContext, input_schema=input_schema,
+                       output_schema=output_schema)
     graph.add_node("prepare", nodes.prepare)
     graph.add_node("condense", nodes.condense)
     graph.add_edge(START, "prepare")

@@ -1,10 +1,15 @@
-"""The state the rankwise graph carries from node to node."""
+"""The state the rankwise graph carries from node to node, what a client sends and gets
+back, and the choices a run may make (LangGraph's runtime context)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from langgraph.graph import MessagesState
+from langchain_core.messages import AnyMessage
+from langgraph.graph import MessagesState, add_messages
+from rankwise.tools.core.vocabulary import SearchMode, Strategy
+from typing_extensions import TypedDict
 
 
 class RagState(MessagesState, total=False):
@@ -20,3 +25,42 @@ class RagState(MessagesState, total=False):
     rewrites: int                  # query rewrites made for this question
     invalid_citations: int         # citations to passages that were not given, removed
     warnings: list[str]            # what the user should know: fallbacks, rewrites, removals
+
+
+class ChatInput(TypedDict, total=False):
+    """What a client sends: chat messages, or one `question` (a new human message)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+
+
+class ChatOutput(TypedDict, total=False):
+    """What a client gets back: the conversation, the answer and what it rests on."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    answer: str
+    citations: list[dict[str, Any]]
+    passages: list[dict[str, Any]]
+    warnings: list[str]
+    standalone: str
+
+
+@dataclass
+class RunContext:
+    """Choices one run may make, each defaulting to the graph's own (LangGraph Studio
+    shows them as controls; a client passes them as the run's `context`). The pipeline
+    honours them all; the agentic graph refuses them."""
+
+    strategy: Strategy | None = None
+    """Rerank strategy: pointwise, listwise, tournament, pairwise, cross_encoder, none."""
+    top_n: int | None = None
+    """Candidates retrieved for the rerank."""
+    top_k: int | None = None
+    """Passages kept for the answer."""
+    search_mode: SearchMode | None = None
+    """hybrid, dense or lexical."""
+    filter: dict[str, Any] | None = None
+    """Conditions every passage must meet, e.g. {"source": "guide.md"}."""
+    tenant: str | None = None
+    """Whose part of a shared collection is searched (anyone who can start runs can pick
+    any tenant: pin it with the server's authentication)."""

@@ -6,6 +6,7 @@ No `from __future__ import annotations`, for the reason given in `rankwise.tools
 """
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import InvalidArgumentError
 from ..services.knowledge_base import KnowledgeBase
+
+
+def allowed_path(path: str, roots: Sequence[str | Path]) -> Path:
+    """`path` resolved (relative to the first root), if it lies inside one of `roots`."""
+    folders = [Path(root).expanduser().resolve() for root in roots]
+    if not folders:
+        raise InvalidArgumentError("no folder may be ingested from: set ingest_roots "
+                                   "(RANKWISE_INGEST_ROOTS) or --ingest-root")
+    resolved = (folders[0] / Path(path).expanduser()).resolve()
+    if not any(resolved.is_relative_to(folder) for folder in folders):
+        raise InvalidArgumentError(
+            f"{path!r} is outside the folders this server may ingest "
+            f"({', '.join(map(str, folders))}): ask its operator to add it (ingest_roots)")
+    return resolved
 
 
 class IngestInput(BaseModel):
@@ -47,19 +62,9 @@ class IngestTool(BaseTool):
     """The folders whose files may be ingested (symbolic links inside them are followed:
     they are the folder owner's choice)."""
 
-    def allowed(self, path: str) -> Path:
-        """`path` resolved, if it lies inside an allowed folder."""
-        roots = [root.expanduser().resolve() for root in self.roots]
-        resolved = (roots[0] / Path(path).expanduser()).resolve()
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise InvalidArgumentError(
-                f"{path!r} is outside the folders this server may ingest "
-                f"({', '.join(map(str, roots))}): ask its operator to add it (--ingest-root)")
-        return resolved
-
     def _run(self, path: str, prune: bool = False,
              run_manager: CallbackManagerForToolRun | None = None) -> tuple[str, dict[str, Any]]:
-        report = self.knowledge_base.ingest([self.allowed(path)], prune=prune)
+        report = self.knowledge_base.ingest([allowed_path(path, self.roots)], prune=prune)
         details = "".join(f"\n{line}" for line in (*report.skipped, *report.failed,
                                                     *report.warnings))
         return report.summary() + details, dataclasses.asdict(report)

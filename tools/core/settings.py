@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     rerank_pre_k: int = Field(30, ge=2, le=200, description="Candidates the pre-stage keeps.")
     rerank_batch_size: int = Field(
         32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
+    ingest_roots: list[str] = Field(
+        default_factory=list, description="Folders a served knowledge base may ingest from "
+        "when a client asks (MCP --ingest-root, LangGraph Server's ingest graph); JSON list.")
     threads_db: str = Field(
         "./rankwise-threads.sqlite", description="SQLite file keeping `ask --thread` threads."
     )

@@ -46,7 +46,11 @@ class ChatCaller:
 
     def __init__(self, model: GuardedChatModel, pool: ThreadPoolExecutor, *, num_ctx: int,
                  passage_chars: int, config: RunnableConfig | None = None) -> None:
-        self.model, self.pool, self.num_ctx, self.config = model, pool, num_ctx, config
+        # "nostream": a rerank reply is never an answer; LangGraph's message stream (and a
+        # chat UI reading it) leaves calls tagged so out
+        config = config or {}
+        self.config: RunnableConfig = {**config, "tags": [*config.get("tags", []), "nostream"]}
+        self.model, self.pool, self.num_ctx = model, pool, num_ctx
         self.max_passage_chars = passage_chars
 
     def passage_chars(self, passages: int, reserved_tokens: int) -> int:
