@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
     from .builder import Mode, build_graph
     from .citations import check_citations
     from .draw import show, to_dot, to_mermaid, to_png
-    from .state import RagState
+    from .state import ChatInput, ChatOutput, RagState, RunContext
     from .tool import AskKnowledgeBaseTool
 
 _LAZY = {
@@ -26,6 +26,9 @@ _LAZY = {
     "to_mermaid": ".draw",
     "to_png": ".draw",
     "RagState": ".state",
+    "ChatInput": ".state",
+    "ChatOutput": ".state",
+    "RunContext": ".state",
     "AskKnowledgeBaseTool": ".tool",
 }
 
