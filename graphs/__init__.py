@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
     from .answering import Answer, aask, ask, stream_ask
     from .builder import Mode, build_graph
     from .citations import check_citations
-    from .draw import show, to_dot, to_mermaid, to_png
+    from .draw import run_path, show, to_dot, to_mermaid, to_png
     from .state import ChatInput, ChatOutput, RagState, RunContext
     from .tool import AskKnowledgeBaseTool
 
@@ -22,6 +22,7 @@ _LAZY = {
     "build_graph": ".builder",
     "check_citations": ".citations",
     "show": ".draw",
+    "run_path": ".draw",
     "to_dot": ".draw",
     "to_mermaid": ".draw",
     "to_png": ".draw",

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from ..adapters import models
 from ..core.calibration import DEFAULT_SHARES, MIN_CHUNKS, Calibration, pseudo_query
 from ..core.calibration import SAMPLE as CALIBRATION_SAMPLE
+from ..core.display import Hits
 from ..core.documents import Source, discover, exists, group_documents, load_file
 from ..core.errors import (
     CollectionNotFoundError,
@@ -165,8 +166,9 @@ class KnowledgeBase:
         *,
         mode: SearchMode | None = None,
         raw_filter: str | None = None,
-    ) -> list[Hit]:
-        """The `k` chunks that best match `query`, best first.
+    ) -> Hits:
+        """The `k` chunks that best match `query`, best first (a list that a notebook
+        shows as a table).
 
         `mode` (default: the `search_mode` setting) is `hybrid`, `dense` or `lexical`; a
         hybrid search fuses the best `hybrid_depth` of each by their normalised scores, and each hit
@@ -182,12 +184,12 @@ class KnowledgeBase:
         expr = " and ".join(f"({e})" for e in (compile_filter(filter), raw) if e)
         store = self.store
         if store.dimension is None:
-            return []
+            return Hits()
         if mode == "lexical":
-            return store.search_lexical(query, k, expr)
+            return Hits(store.search_lexical(query, k, expr))
         if mode == "dense":
-            return store.search(self.embedder.embed_query(query), k, expr)
-        return self._hybrid(query, k, expr)
+            return Hits(store.search(self.embedder.embed_query(query), k, expr))
+        return Hits(self._hybrid(query, k, expr))
 
     def _hybrid(self, query: str, k: int, expr: str) -> list[Hit]:
         """The BM25 search runs beside embedding the query and the dense search; the two

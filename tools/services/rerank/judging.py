@@ -38,6 +38,7 @@ class Judge:
         self.calls: list[CallRecord] = []
         self.scores: dict[int, float] = {}
         self.reasons: dict[int, str] = {}
+        self.wins: dict[int, int] = {}  # pairwise: comparisons each position won
 
     def record(self, reply: Reply, round_: int, window: list[int], status: CallStatus,
                **details: object) -> None:
@@ -98,9 +99,9 @@ class Judge:
                                                 self.prefer(b, a, round_))
         for_a = (a_first if a_first is not None else 0.5) + (
             1 - b_first if b_first is not None else 0.5)
-        if abs(for_a - 1) < 1e-9:
-            return min(a, b)
-        return a if for_a > 1 else b
+        winner = min(a, b) if abs(for_a - 1) < 1e-9 else a if for_a > 1 else b
+        self.wins[winner] = self.wins.get(winner, 0) + 1
+        return winner
 
     async def rank_window(self, window: list[int], round_: int) -> tuple[list[int], int]:
         """The window reordered by the LLM, and the round after its last call. Missing

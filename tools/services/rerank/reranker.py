@@ -162,6 +162,7 @@ class Reranker:
         judged.order[:len(head)] = [head[j] for j in order]
         judged.scores = {head[j]: score for j, score in judge.scores.items()}
         judged.reasons = {head[j]: reason for j, reason in judge.reasons.items()}
+        judged.wins = {head[j]: wins for j, wins in judge.wins.items()}
 
     def rerank(self, query: str, hits: Sequence[Hit], top_k: int | None = None,
                config: RunnableConfig | None = None) -> RerankResult:
@@ -192,10 +193,15 @@ class Reranker:
                       cross_score=judged.cross_scores.get(i), reason=judged.reasons.get(i))
             for rank, i in enumerate(order[:keep], start=1)
         ]
+        by_id = {i: hit.id for i, hit in enumerate(hits)}
         result = RerankResult(
             query=query, strategy=self.strategy, pre=self.pre, hits=ranked,
-            order=[hits[i].id for i in order], calls=judged.calls, reranked=error is None,
-            error=error, seconds=time.perf_counter() - started,
+            order=[hits[i].id for i in order], retrieved=[hit.id for hit in hits],
+            scores={by_id[i]: s for i, s in judged.scores.items()},
+            cross_scores={by_id[i]: s for i, s in judged.cross_scores.items()},
+            wins={by_id[i]: n for i, n in judged.wins.items()},
+            calls=judged.calls, reranked=error is None, error=error,
+            seconds=time.perf_counter() - started, candidates=hits,
         )
         log.info("rerank %s: %d hits, %d calls, %d round trips, %d+%d tokens, %.2f s%s",
                  self.strategy, len(hits), result.llm_calls, result.round_trips,
@@ -219,6 +225,7 @@ class Judged:
     scores: dict[int, float] = field(default_factory=dict)
     reasons: dict[int, str] = field(default_factory=dict)
     cross_scores: dict[int, float] = field(default_factory=dict)
+    wins: dict[int, int] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
 
 
