@@ -125,3 +125,26 @@ def test_show_draws_a_runs_way_as_a_png(graph, tmp_path):
 
     assert drawn.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert show(graph, thread_id="t", path=tmp_path / "thread.png").stat().st_size > 1000
+
+
+def test_the_strategy_comparison_notebook_runs_headless(tmp_path, monkeypatch):
+    import nbformat
+    from conftest import ROOT
+    from nbclient import NotebookClient
+    from test_evaluation import write_dataset
+
+    monkeypatch.setenv("RANKWISE_NOTEBOOK_DATA", str(write_dataset(tmp_path / "tiny")))
+    monkeypatch.setenv("RANKWISE_NOTEBOOK_QUERIES", "2")
+    notebook = nbformat.read(ROOT / "examples" / "compare_rerankers.ipynb", as_version=4)
+
+    NotebookClient(notebook, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
+
+    pages = [o["data"]["text/html"] for cell in notebook.cells if cell.cell_type == "code"
+             for o in cell.outputs if "text/html" in o.get("data", {})]
+    table = next(page for page in pages if "<caption>tiny: 2 judged queries" in page)
+    for row in ("dense", "dense+pointwise", "dense+pairwise", "dense+cross_encoder",
+                "dense+cross_encoder&gt;listwise"):
+        assert f"<td>{row}</td>" in table
+    pictures = [page for page in pages if page.startswith("<div><svg")]
+    assert len(pictures) == 4 and all('class="kept"' in page for page in pictures)

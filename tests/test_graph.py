@@ -257,8 +257,12 @@ def test_the_example_notebook_runs_headless(ollama, model, tmp_path, monkeypatch
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     text = "".join(o.get("text", "") for o in outputs)
     assert "3 files: " in text and "chunks added" in text
-    assert any("image/png" in o.get("data", {}) for o in outputs), "the graph is drawn"
+    pictures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 2, "the graph is drawn, then the way the question went"
     assert "From the documents [1]." in text and "backups.md" in text
+    pages = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("cited passages" in page and "backups.md" in page for page in pages)
+    assert any("<svg" in page and 'class="kept"' in page for page in pages), "the rerank"
 
 
 def condense_prompts(ollama) -> list[str]:

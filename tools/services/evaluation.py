@@ -8,6 +8,7 @@ nothing on a re-run), every judged query is searched, and each configuration is 
 
 from __future__ import annotations
 
+import html
 import json
 import statistics
 import time
@@ -151,6 +152,21 @@ class EvaluationReport:
                 "unknown_queries_in_qrels": self.unknown_queries,
                 "ingest_seconds": self.ingest_seconds, "seconds": self.seconds,
                 "results": [r.as_dict() for r in self.results], "failures": self.failures}
+
+    def _repr_html_(self) -> str:
+        """The configurations side by side, as a notebook table."""
+        head = ("<tr><th>configuration</th><th>nDCG@10</th><th>Recall@k</th><th>MRR@10</th>"
+                "<th>LLM calls</th><th>round trips</th><th>tokens</th><th>s/query</th></tr>")
+        rows = "".join(
+            f"<tr><td>{html.escape(r.name)}</td><td>{r.ndcg_at_10:.4f}</td>"
+            f"<td>{r.recall_at_k:.4f}</td><td>{r.mrr_at_10:.4f}</td><td>{r.llm_calls:.1f}</td>"
+            f"<td>{r.round_trips:.1f}</td><td>{r.tokens:.0f}</td><td>{r.seconds:.3f}</td></tr>"
+            for r in self.results)
+        failed = "".join(f"<li>{html.escape(name)}: {html.escape(why)}</li>"
+                         for name, why in self.failures.items())
+        return (f'<table class="rw"><caption>{html.escape(self.dataset)}: {self.queries} '
+                f"judged queries</caption>{head}{rows}</table>"
+                + (f"<ul>{failed}</ul>" if failed else ""))
 
 
 def _unique_sources(sources: Sequence[str]) -> list[str]:
