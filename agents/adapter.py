@@ -3,7 +3,9 @@
 crewai's own `Tool.from_langchain` calls the tool's `.func` directly: async-only tools
 fail, and a `content_and_artifact` tool's `(content, artifact)` tuple leaks into the
 prompt. Here every call is a ToolCall; the crew sees `ToolMessage.content`, and the
-artifact (hit ids, scores, sources) is kept on the adapter for the calling code.
+artifact (hit ids, scores, sources) is kept on the adapter for the calling code. A tool's
+expected failures reach the agent as its error message (rankwise's tools answer them
+so); anything else is a bug and raises.
 """
 
 from __future__ import annotations
@@ -45,28 +47,17 @@ class LangChainTool(CrewAITool):
             self.artifacts[call_id] = message.artifact
         return message.text
 
-    @staticmethod
-    def _error(exc: Exception) -> str:
-        return (f"Error: {type(exc).__name__}: {exc}. Check the arguments, or answer "
-                "without this tool.")
-
     def _run(self, **arguments: Any) -> str:
         call = self._tool_call(arguments)
         try:
-            try:
-                message = self.tool.invoke(call)
-            except NotImplementedError:  # an async-only tool
-                message = run_sync(self.tool.ainvoke(call))
-            return self._receive(call["id"], message)
-        except Exception as exc:  # the agent gets a message it can act on, not a crash
-            return self._error(exc)
+            message = self.tool.invoke(call)
+        except NotImplementedError:  # an async-only tool
+            message = run_sync(self.tool.ainvoke(call))
+        return self._receive(call["id"], message)
 
     async def _arun(self, **arguments: Any) -> str:
         call = self._tool_call(arguments)
-        try:
-            return self._receive(call["id"], await self.tool.ainvoke(call))
-        except Exception as exc:
-            return self._error(exc)
+        return self._receive(call["id"], await self.tool.ainvoke(call))
 
     @property
     def last_artifact(self) -> Any:

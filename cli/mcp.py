@@ -32,6 +32,10 @@ SERVER_NAME = "rankwise"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
+class ToolFailed(Exception):
+    """A tool answered with an error; the SDK sends its text as an error result."""
+
+
 @dataclass(frozen=True)
 class Presentation:
     """How a host shows a tool: a title, hints that let it skip approval prompts for
@@ -103,6 +107,8 @@ def build_server(tools: Sequence[BaseTool]) -> Server:
             {"name": name, "args": arguments, "id": f"mcp_{uuid.uuid4().hex[:16]}",
              "type": "tool_call"},
             {"configurable": {"conversation_owner": owner()}})
+        if message.status == "error":  # the tool's own one-line answer to a failure
+            raise ToolFailed(message.text)
         text = [types.TextContent(type="text", text=message.text)]
         artifact = getattr(message, "artifact", None)
         return (text, artifact) if isinstance(artifact, dict) else text

@@ -325,7 +325,8 @@ def build_graph(
         graph.add_edge("generate", END)
     else:
         graph.add_node("agent", nodes.agent)
-        graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+        # the tools answer rankwise's errors themselves; anything else is a bug: it raises
+        graph.add_node("tools", ToolNode(tools))
         graph.add_node("finalize", nodes.finalize)
         graph.add_conditional_edges("agent", nodes.after_agent,
                                     {"call tools": "tools", "answer": "finalize"})

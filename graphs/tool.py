@@ -7,9 +7,9 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict
+from rankwise.tools.agent_tools.base import RankwiseTool, expected_errors
 from typing_extensions import TypedDict  # pydantic reads it on Python < 3.12
 
 from .answering import ask
@@ -38,10 +38,8 @@ class AskArtifact(TypedDict):
     standalone: str
 
 
-class AskKnowledgeBaseTool(BaseTool):
+class AskKnowledgeBaseTool(RankwiseTool):
     """Answer from the documents with citations; artifact = answer, citations, passages."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "ask_knowledge_base"
     description: str = (
@@ -49,7 +47,6 @@ class AskKnowledgeBaseTool(BaseTool):
         "as [n], followed by the sources."
     )
     args_schema: type[BaseModel] = AskInput
-    response_format: str = "content_and_artifact"
     graph: CompiledStateGraph
     """The rankwise graph that answers."""
     thread_id: str | None = None
@@ -57,6 +54,7 @@ class AskKnowledgeBaseTool(BaseTool):
     follow-ups are condensed with the earlier questions before retrieval. None: a call
     without `conversation` stands alone."""
 
+    @expected_errors
     def _run(
         self, question: str, conversation: str | None = None,
         run_manager: CallbackManagerForToolRun | None = None,

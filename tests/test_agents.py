@@ -85,13 +85,17 @@ async def test_adapter_runs_async_only_tools():
     assert adapter.run(term="y") == "fetched y"
 
 
-def test_a_failing_tool_reaches_the_agent_as_an_error_message(kb):
+def test_a_failing_tool_reaches_the_agent_as_an_error_message_and_a_bug_raises(kb,
+                                                                              monkeypatch):
     adapter = LangChainTool.wrap(RetrieveTool(knowledge_base=kb))
 
     message = adapter.run(query="   ")
 
-    assert message.startswith("Error: EmptyQueryError: the query is empty")
+    assert message.startswith("Error: the query is empty")
     assert adapter.artifacts == {}
+    monkeypatch.setattr(KnowledgeBase, "search", lambda *args, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        adapter.run(query="nightly backups")
 
 
 def test_the_whole_graph_as_a_tool(kb, ollama):

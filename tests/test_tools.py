@@ -154,3 +154,30 @@ class TestKnowledgeBaseRetriever(_UsesSharedKnowledgeBase, RetrieversIntegration
     @property
     def retriever_query_example(self):
         return "backups and keys"
+
+
+def test_rankwise_errors_are_answered_by_the_tool_and_bugs_raise_in_every_host(shared_kb,
+                                                                               monkeypatch):
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    tool = RetrieveTool(knowledge_base=shared_kb)
+    empty = {"name": "retrieve", "args": {"query": "  "}, "id": "c1", "type": "tool_call"}
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", ToolNode([tool]))  # LangGraph's defaults
+    graph.add_edge(START, "tools")
+    graph.add_edge("tools", END)
+    node = graph.compile()
+
+    answered = tool.invoke(empty)
+    assert answered.status == "error" and answered.content.startswith("Error: the query is")
+    in_graph = node.invoke({"messages": [AIMessage("", tool_calls=[empty])]})["messages"][-1]
+    assert in_graph.status == "error" and "the query is empty" in in_graph.content
+
+    monkeypatch.setattr(KnowledgeBase, "search", lambda *args, **kwargs: 1 / 0)
+    fine = {**empty, "args": {"query": "backups"}}
+    with pytest.raises(ZeroDivisionError):
+        tool.invoke(fine)
+    with pytest.raises(ZeroDivisionError):
+        node.invoke({"messages": [AIMessage("", tool_calls=[fine])]})

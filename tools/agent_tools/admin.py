@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForToolRun
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import InvalidArgumentError
 from ..services.knowledge_base import KnowledgeBase
+from .base import RankwiseTool, expected_errors
 
 
 def allowed_path(path: str, roots: Sequence[str | Path]) -> Path:
@@ -44,10 +44,8 @@ class IngestInput(BaseModel):
     """Also delete the chunks of files under `path` that no longer exist."""
 
 
-class IngestTool(BaseTool):
+class IngestTool(RankwiseTool):
     """Ingest files under the allowed folders; artifact = the ingest report."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "ingest"
     description: str = (
@@ -55,13 +53,13 @@ class IngestTool(BaseTool):
         "Unchanged files cost nothing; only folders the server allows can be read."
     )
     args_schema: type[BaseModel] = IngestInput
-    response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
     """The knowledge base written."""
     roots: list[Path] = Field(min_length=1)
     """The folders whose files may be ingested (symbolic links inside them are followed:
     they are the folder owner's choice)."""
 
+    @expected_errors
     def _run(self, path: str, prune: bool = False,
              run_manager: CallbackManagerForToolRun | None = None) -> tuple[str, dict[str, Any]]:
         report = self.knowledge_base.ingest([allowed_path(path, self.roots)], prune=prune)
@@ -74,17 +72,15 @@ class NoInput(BaseModel):
     """A tool without arguments."""
 
 
-class ListSourcesTool(BaseTool):
+class ListSourcesTool(RankwiseTool):
     """The sources in the knowledge base; artifact = {"sources", "chunks"}."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: str = "list_sources"
     description: str = "List the documents (sources) in the knowledge base and its size."
     args_schema: type[BaseModel] = NoInput
-    response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
 
+    @expected_errors
     def _run(self, run_manager: CallbackManagerForToolRun | None = None
              ) -> tuple[str, dict[str, Any]]:
         sources, chunks = self.knowledge_base.sources(), self.knowledge_base.count()
@@ -103,18 +99,16 @@ class DeleteInput(BaseModel):
     """Chunk ids, as `retrieve` returns them."""
 
 
-class DeleteTool(BaseTool):
+class DeleteTool(RankwiseTool):
     """Delete one source's chunks, or chunks by id; artifact = {"deleted"}."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "delete"
     description: str = ("Delete a document (by its source, as list_sources names it) or "
                         "passages (by id) from the knowledge base.")
     args_schema: type[BaseModel] = DeleteInput
-    response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
 
+    @expected_errors
     def _run(self, source: str | None = None, ids: list[str] | None = None,
              run_manager: CallbackManagerForToolRun | None = None
              ) -> tuple[str, dict[str, Any]]:

@@ -8,13 +8,13 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.vocabulary import Hit, format_hits
 from ..services.knowledge_base import KnowledgeBase
 from ..services.rerank import Reranker, RerankResult
 from . import ToolArtifact, artifact
+from .base import RankwiseTool, expected_errors
 
 
 class RerankInput(BaseModel):
@@ -31,10 +31,8 @@ class RerankInput(BaseModel):
     """How many passages to keep."""
 
 
-class RerankTool(BaseTool):
+class RerankTool(RankwiseTool):
     """Reorder passages with an LLM; content = the best passages, artifact = the result."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "rerank"
     description: str = (
@@ -42,7 +40,6 @@ class RerankTool(BaseTool):
         "best. Pass the ids from `retrieve`, or only the question to search and rerank."
     )
     args_schema: type[BaseModel] = RerankInput
-    response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
     """The knowledge base the passages come from."""
     reranker: Reranker
@@ -64,6 +61,7 @@ class RerankTool(BaseTool):
     def _config(run_manager: Any) -> RunnableConfig | None:
         return {"callbacks": run_manager.get_child()} if run_manager else None
 
+    @expected_errors
     def _run(
         self,
         query: str,
@@ -74,6 +72,7 @@ class RerankTool(BaseTool):
         hits = self._candidates(query, ids)
         return self._output(self.reranker.rerank(query, hits, k, self._config(run_manager)))
 
+    @expected_errors
     async def _arun(
         self,
         query: str,

@@ -9,7 +9,6 @@ from typing import Any, Literal, Union, get_args
 from langchain_core.callbacks import CallbackManagerForRetrieverRun, CallbackManagerForToolRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.errors import InvalidArgumentError
@@ -17,6 +16,7 @@ from ..core.filters import compile_filter
 from ..core.vocabulary import Condition, FilterSpec, Scalar, SearchMode, choose, format_hits
 from ..services.knowledge_base import KnowledgeBase
 from . import ToolArtifact, artifact
+from .base import RankwiseTool, expected_errors
 
 MAX_K = 100
 
@@ -61,10 +61,8 @@ class RetrieveInput(BaseModel):
     "value": 2}]."""
 
 
-class RetrieveTool(BaseTool):
+class RetrieveTool(RankwiseTool):
     """Search the knowledge base; content = numbered passages, artifact = the hits."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     name: str = "retrieve"
     description: str = (
@@ -72,7 +70,6 @@ class RetrieveTool(BaseTool):
         "quote and cite them, and say so when none answers the question."
     )
     args_schema: type[BaseModel] = RetrieveInput
-    response_format: str = "content_and_artifact"
     knowledge_base: KnowledgeBase
     """The knowledge base searched."""
     k: int = Field(5, ge=1, le=MAX_K)
@@ -80,6 +77,7 @@ class RetrieveTool(BaseTool):
     mode: SearchMode | None = None
     """hybrid, dense or lexical (default: the knowledge base's `search_mode` setting)."""
 
+    @expected_errors
     def _run(
         self,
         query: str,
