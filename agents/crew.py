@@ -7,6 +7,7 @@ is the one given, or crewai's `LLM` for the configured chat model: `ollama/<mode
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +78,22 @@ class KnowledgeCrew:
 
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
+        self._prepare(question)
+        output = self.crew().kickoff(inputs={"question": question})
+        return CrewAnswer(text=output.raw, sources=self.sources())
+
+    async def aask(self, question: str) -> CrewAnswer:
+        """`ask` from async code (CrewAI's `kickoff_async`)."""
+        await asyncio.to_thread(self._prepare, question)
+        output = await self.crew().kickoff_async(inputs={"question": question})
+        return CrewAnswer(text=output.raw, sources=self.sources())
+
+    def _prepare(self, question: str) -> None:
         require_text(question, "question")
         if self._preflight is not None:
             run_sync(self._preflight.provider.context_window())
         for adapter in self.tools:
             adapter.artifacts.clear()
-        output = self.crew().kickoff(inputs={"question": question})
-        return CrewAnswer(text=output.raw, sources=self.sources())
 
 
 def crew_llm(settings: Settings) -> LLM:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from rankwise.tools.core.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
-    from .answering import Answer, aask, ask, stream_ask
+    from .answering import Answer, aask, ask, astream_ask, stream_ask
     from .builder import Mode, build_graph
     from .citations import check_citations
     from .draw import run_path, show, to_dot, to_mermaid, to_png
@@ -18,6 +18,7 @@ _LAZY = {
     "aask": ".answering",
     "ask": ".answering",
     "stream_ask": ".answering",
+    "astream_ask": ".answering",
     "Mode": ".builder",
     "build_graph": ".builder",
     "check_citations": ".citations",

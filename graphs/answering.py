@@ -112,6 +112,9 @@ async def aask(question: str, graph: CompiledStateGraph | None = None, *,
     return _answer(state, thread, path)
 
 
+STREAMED = ["messages", "updates", "values"]
+
+
 def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
                on_token: Callable[[str], object], thread_id: str | None = None,
                **build: Any) -> Answer:
@@ -119,13 +122,31 @@ def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
     state: dict[str, Any] = {}
     path: list[str] = []
-    for mode, payload in graph.stream(inputs, config,
-                                      stream_mode=["messages", "updates", "values"]):
-        if mode != "messages":  # the last values are the final state: no checkpointer needed
-            state = _step(mode, payload, state, path)
-            continue
-        chunk, meta = payload
-        if (isinstance(chunk, AIMessageChunk) and chunk.content
-                and meta.get("langgraph_node") in ANSWERING_NODES):
-            on_token(chunk.text)
+    for mode, payload in graph.stream(inputs, config, stream_mode=STREAMED):
+        state = _streamed(mode, payload, state, path, on_token)
     return _answer(state, thread, path)
+
+
+async def astream_ask(question: str, graph: CompiledStateGraph | None = None, *,
+                      on_token: Callable[[str], object], thread_id: str | None = None,
+                      **build: Any) -> Answer:
+    """Async `stream_ask`."""
+    graph, thread, inputs, config = _start(question, graph, thread_id, build)
+    state: dict[str, Any] = {}
+    path: list[str] = []
+    async for mode, payload in graph.astream(inputs, config, stream_mode=STREAMED):
+        state = _streamed(mode, payload, state, path, on_token)
+    return _answer(state, thread, path)
+
+
+def _streamed(mode: str, payload: Any, state: dict[str, Any], path: list[str],
+              on_token: Callable[[str], object]) -> dict[str, Any]:
+    """One part of a stream: the answer's tokens to `on_token`, the rest to `_step` (the
+    last values are the final state: no checkpointer needed)."""
+    if mode != "messages":
+        return _step(mode, payload, state, path)
+    chunk, meta = payload
+    if (isinstance(chunk, AIMessageChunk) and chunk.content
+            and meta.get("langgraph_node") in ANSWERING_NODES):
+        on_token(chunk.text)
+    return state

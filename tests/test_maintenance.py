@@ -94,3 +94,26 @@ def test_closing_one_of_two_knowledge_bases_on_one_file_leaves_the_other_open(se
 
     assert globex.count() == 2 and globex.search("keys", 1)[0].source == "g"
     assert acme.count() == 1, "it reopens on its next use"
+
+
+async def test_async_twins_answer_like_their_sync_forms(settings, ollama, docs):
+    import asyncio
+
+    from judges import Judge, ScriptedModel
+    from rankwise.graphs import astream_ask, build_graph
+
+    kb = KnowledgeBase(settings)
+    report = await kb.aingest([docs])
+    assert report.added == kb.count() > 0
+
+    found = await asyncio.gather(kb.asearch("backups at two"), kb.asearch("rotate keys"))
+    assert found[0][0].text == kb.search("backups at two")[0].text
+    assert "Rotate" in found[1][0].text
+
+    ollama.chat_reply = ScriptedModel(Judge(lambda q, p: 3.0 if "Backups" in p else 0.0),
+                                      answer=lambda question, passages: "At two [1].")
+    tokens: list[str] = []
+    answer = await astream_ask("When do backups run?", build_graph(kb, rerank="pointwise"),
+                               on_token=tokens.append)
+    assert "".join(tokens) == answer.text == "At two [1]."
+    assert answer.path == ["prepare", "retrieve", "rerank", "generate"]

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
         Strategy,
         format_hits,
     )
-    from .services.evaluation import EvaluationReport, evaluate, load_beir
+    from .services.evaluation import EvaluationReport, aevaluate, evaluate, load_beir
     from .services.ingest import IngestReport
     from .services.knowledge_base import KnowledgeBase
     from .services.rerank import CallRecord, Reranker, RerankPrompts, RerankResult
@@ -78,6 +78,7 @@ _LAZY = {
     "CallRecord": ".services.rerank",
     "RerankCompressor": ".services.rerank.compressor",
     "evaluate": ".services.evaluation",
+    "aevaluate": ".services.evaluation",
     "load_beir": ".services.evaluation",
     "EvaluationReport": ".services.evaluation",
     "KnowledgeBaseRetriever": ".agent_tools.retrieve",

@@ -8,6 +8,7 @@ nothing on a re-run), every judged query is searched, and each configuration is 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import statistics
@@ -222,6 +223,13 @@ def evaluate(
                     report.failures[_name(search, strategy, pre)] = str(exc)
         report.seconds = time.perf_counter() - started
     return report
+
+
+async def aevaluate(dataset: Dataset, settings: Settings | None = None,
+                    **options: Any) -> EvaluationReport:
+    """`evaluate` from async code (a notebook's running loop, a service), on a worker
+    thread; the same options."""
+    return await asyncio.to_thread(evaluate, dataset, settings, **options)
 
 
 def _name(search: SearchMode, strategy: Strategy, pre: str | None = None) -> str:
