@@ -13,8 +13,7 @@ from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
-from rankwise.tools import KnowledgeBase, RankwiseToolkit, Reranker, Settings
-from rankwise.tools.adapters import models
+from rankwise.tools import KnowledgeBase, RankwiseToolkit, Reranker, Settings, chat_model
 from rankwise.tools.core.aio import run_sync
 from rankwise.tools.core.vocabulary import require_text
 
@@ -43,7 +42,7 @@ class KnowledgeCrew:
         self.llm = crew_llm(settings) if llm is None else llm
         # The configured model is checked before a kickoff: CrewAI reports a server that
         # is down as a page of "Failed to connect to OpenAI API", never naming it.
-        self._preflight = models.chat_model(settings) if llm is None else None
+        self._preflight = chat_model(settings) if llm is None else None
 
     @agent
     def researcher(self) -> Agent:

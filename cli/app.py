@@ -297,7 +297,7 @@ def crew_command(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question for the crew.")],
 ) -> None:
-    """Run the ready-made CrewAI crew (researcher + writer); needs rankwise[crewai]."""
+    """Run the ready-made CrewAI crew (researcher + writer); needs rankwise\\[crewai]."""
     import os
 
     for name, value in (("CREWAI_DISABLE_TELEMETRY", "true"), ("OTEL_SDK_DISABLED", "true"),
@@ -380,7 +380,7 @@ def evaluate_command(
 @app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check Ollama, the models, the embedding dimension and the Milvus store."""
-    from rankwise.tools.services.doctor import run_checks
+    from rankwise.tools import run_checks
 
     checks = _run(ctx, lambda: run_checks(ctx.obj.settings()))
     for check in checks:

@@ -37,7 +37,7 @@ from rankwise.tools import (
     Strategy,
     format_hits,
 )
-from rankwise.tools.adapters import models
+from rankwise.tools import chat_model as guarded_chat_model
 from rankwise.tools.core.vocabulary import GRAPH_MODES, GraphMode, choose, require_text
 
 from .citations import check_citations
@@ -297,7 +297,7 @@ def build_graph(
     settings = kb.settings
     top_n = top_n or settings.rerank_top_n
     top_k = top_k or settings.rerank_top_k
-    model = models.chat_model(settings, chat_model)
+    model = guarded_chat_model(settings, chat_model)
     reranker = reranker or Reranker(settings, strategy=rerank, top_k=top_k, chat_model=model)
     tools = RankwiseToolkit(knowledge_base=kb, reranker=reranker, top_n=top_n,
                             top_k=top_k).get_tools()

@@ -4,7 +4,7 @@ Chinese and mixed documents, hybrid hits that say how they were scored."""
 from __future__ import annotations
 
 import pytest
-from rankwise.tools import AnalyzerMismatchError, KnowledgeBase
+from rankwise.tools import AnalyzerMismatchError, KnowledgeBase, RetrieveTool
 
 CHINESE = [
     ("语义检索系统先把文档切成段落，再用向量模型计算相似度。", "zh/semantic.md"),
@@ -102,7 +102,7 @@ def test_search_mode_comes_from_the_settings(settings):
 def test_the_tools_and_the_retriever_search_as_the_settings_say(settings):
     kb = _fill(KnowledgeBase(settings, search_mode="lexical"), ENGLISH)
 
-    content = kb.as_tool().invoke(
+    content = RetrieveTool(knowledge_base=kb).invoke(
         {"type": "tool_call", "id": "1", "name": "retrieve", "args": {"query": "running"}})
     assert {h["scored_by"] for h in content.artifact["hits"]} == {"bm25"}
     documents = kb.as_retriever(k=2).invoke("running")

@@ -36,9 +36,10 @@ from .core.errors import (
 from .core.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers see; at run time the names load on first use
+    from .adapters.models import chat_model
     from .agent_tools.admin import DeleteTool, IngestTool, ListSourcesTool
     from .agent_tools.rerank import RerankInput, RerankTool
-    from .agent_tools.retrieve import KnowledgeBaseRetriever, RetrieveInput, RetrieveTool
+    from .agent_tools.retrieve import RetrieveInput, RetrieveTool
     from .agent_tools.toolkit import RankwiseToolkit
     from .core.filters import compile_filter
     from .core.settings import ModelRef, Settings
@@ -52,11 +53,13 @@ if TYPE_CHECKING:  # what type checkers see; at run time the names load on first
         Strategy,
         format_hits,
     )
+    from .services.doctor import run_checks
     from .services.evaluation import EvaluationReport, aevaluate, evaluate, load_beir
     from .services.ingest import IngestReport
     from .services.knowledge_base import KnowledgeBase
     from .services.rerank import CallRecord, Reranker, RerankPrompts, RerankResult
     from .services.rerank.compressor import RerankCompressor
+    from .services.retriever import KnowledgeBaseRetriever
 
 _LAZY = {
     "FilterSpec": ".core.vocabulary",
@@ -78,10 +81,12 @@ _LAZY = {
     "CallRecord": ".services.rerank",
     "RerankCompressor": ".services.rerank.compressor",
     "evaluate": ".services.evaluation",
+    "run_checks": ".services.doctor",
+    "chat_model": ".adapters.models",
     "aevaluate": ".services.evaluation",
     "load_beir": ".services.evaluation",
     "EvaluationReport": ".services.evaluation",
-    "KnowledgeBaseRetriever": ".agent_tools.retrieve",
+    "KnowledgeBaseRetriever": ".services.retriever",
     "RetrieveInput": ".agent_tools.retrieve",
     "RetrieveTool": ".agent_tools.retrieve",
     "RerankInput": ".agent_tools.rerank",

@@ -19,10 +19,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict
 
 from .errors import FilterError
-from .vocabulary import FilterSpec
+from .vocabulary import FilterSpec, Scalar
 
 COLUMNS = frozenset({"id", "source", "chunk_index"})
 _COLUMN_TYPES: dict[str, tuple[type, ...]] = {"id": (str,), "source": (str,), "chunk_index": (int,)}
@@ -155,3 +157,28 @@ def checked_expression(expr: str) -> str:
         what = "a string" if quote is not None else f"{open_brackets[-1]!r}"
         raise FilterError(f"raw filter {expr!r}: {what} is never closed")
     return expr
+
+
+class FilterClause(BaseModel):
+    """One condition on a field; a model fills these in even under strict tool schemas,
+    where a free-form object could only be `{}`."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    field: str
+    """'source', 'chunk_index', or a metadata field such as 'lang' or 'page'."""
+    op: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
+    """How the field compares to the value; 'in' and 'nin' take a list."""
+    value: Union[Scalar, list[Scalar]]
+    """The value, or the list of values for 'in' and 'nin'."""
+
+
+def as_filter_spec(clauses: list[FilterClause] | FilterSpec | None) -> FilterSpec | None:
+    """Filter clauses (or a filter mapping, as in Python) as a filter mapping."""
+    if not isinstance(clauses, list):
+        return clauses
+    spec: dict[str, dict[str, Any]] = {}
+    for clause in clauses:
+        clause = FilterClause.model_validate(clause)
+        spec.setdefault(clause.field, {})[f"${clause.op}"] = clause.value
+    return spec

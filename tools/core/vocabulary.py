@@ -35,6 +35,8 @@ SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 MAX_SEARCH_K = 1000
 """The most chunks one search returns."""
+MAX_TOOL_K = 100
+"""The most passages a tool or retriever hands a model at once."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 Scalar = Union[str, int, float, bool]

@@ -42,6 +42,7 @@ from .ingest import IngestProgress, IngestReport, ingest_sources
 
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
+    from .retriever import KnowledgeBaseRetriever
 
 log = logging.getLogger("rankwise.ingest")
 
@@ -355,14 +356,9 @@ class KnowledgeBase:
         return self.store.count()
 
     # ---- LangChain views ----------------------------------------------------------
-    def as_retriever(self, **kwargs: Any):
-        """A LangChain `BaseRetriever` over this knowledge base."""
-        from ..agent_tools.retrieve import KnowledgeBaseRetriever
+    def as_retriever(self, **kwargs: Any) -> KnowledgeBaseRetriever:
+        """A LangChain `BaseRetriever` over this knowledge base (a vector store's
+        arguments: `search_type`, `search_kwargs`, `k`, `filter`, `mode`)."""
+        from .retriever import KnowledgeBaseRetriever
 
         return KnowledgeBaseRetriever(knowledge_base=self, **kwargs)
-
-    def as_tool(self, **kwargs: Any):
-        """The `retrieve` LangChain tool over this knowledge base."""
-        from ..agent_tools.retrieve import RetrieveTool
-
-        return RetrieveTool(knowledge_base=self, **kwargs)
