@@ -30,8 +30,8 @@ class CrewAnswer:
 class KnowledgeCrew:
     """Researcher (retrieve, rerank) then writer, in sequence."""
 
-    agents_config = "config/agents.yaml"
-    tasks_config = "config/tasks.yaml"
+    agents_config: Any = "config/agents.yaml"  # @CrewBase loads them into dicts
+    tasks_config: Any = "config/tasks.yaml"
 
     def __init__(self, knowledge_base: KnowledgeBase | None = None,
                  reranker: Reranker | None = None, llm: LLM | str | None = None) -> None:
@@ -78,13 +78,15 @@ class KnowledgeCrew:
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
         self._prepare(question)
-        output = self.crew().kickoff(inputs={"question": question})
-        return CrewAnswer(text=output.raw, sources=self.sources())
+        return self._answer(self.crew().kickoff(inputs={"question": question}))
 
     async def aask(self, question: str) -> CrewAnswer:
         """`ask` from async code (CrewAI's `kickoff_async`)."""
         await asyncio.to_thread(self._prepare, question)
-        output = await self.crew().kickoff_async(inputs={"question": question})
+        return self._answer(await self.crew().kickoff_async(inputs={"question": question}))
+
+    def _answer(self, output: Any) -> CrewAnswer:
+        """The crew's final answer (a whole `CrewOutput`: the crew does not stream)."""
         return CrewAnswer(text=output.raw, sources=self.sources())
 
     def _prepare(self, question: str) -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rankwise.tools.core.vocabulary import (
-    GRAPH_MODES,
+from rankwise.tools.core.vocabulary import (  # Literals: typer offers their values as choices
     MAX_SEARCH_K,
-    SEARCH_MODES,
-    STRATEGIES,
+    GraphMode,
+    SearchMode,
+    Strategy,
     require_text,
 )
 
@@ -25,16 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """Typer's way to a choice option; a wrong value gets one line naming the choices."""
-    return Enum(name, {value: value for value in values}, type=str)
-
-
-SearchChoice = _choices("SearchChoice", SEARCH_MODES)
-StrategyChoice = _choices("StrategyChoice", STRATEGIES)
-GraphModeChoice = _choices("GraphModeChoice", GRAPH_MODES)
-
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(!=|>=|<=|=|>|<)\s*(.*)$", re.S)
 _OPS = {"=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
@@ -204,7 +192,7 @@ def search(
                                    help="How many chunks.")] = 5,
     filter: Annotated[list[str], typer.Option(
         "--filter", "-f", help="KEY=VALUE, KEY>=N, ... or a JSON object (repeatable).")] = [],
-    mode: Annotated[Optional[SearchChoice], typer.Option(
+    mode: Annotated[Optional[SearchMode], typer.Option(
         help="hybrid (dense + BM25), dense or lexical (BM25) \\[env: RANKWISE_SEARCH_MODE]",
     )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
@@ -218,7 +206,7 @@ def search(
         require_text(query)  # the argument first, before any I/O
         kb = KnowledgeBase(ctx.obj.settings())
         kb.require_collection()
-        hits = kb.search(query, k, spec, mode=mode.value if mode else None)
+        hits = kb.search(query, k, spec, mode=mode)
         if as_json:
             typer.echo(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
             return
@@ -237,10 +225,10 @@ def search(
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    rerank: Annotated[Optional[StrategyChoice], typer.Option(
+    rerank: Annotated[Optional[Strategy], typer.Option(
         help="pointwise, listwise, tournament, pairwise, cross_encoder (a rerank model at "
         "RANKWISE_RERANK_URL) or none \\[env: RANKWISE_RERANK_STRATEGY]")] = None,
-    mode: Annotated[GraphModeChoice, typer.Option(
+    mode: Annotated[GraphMode, typer.Option(
         help="pipeline, or agentic (the model decides).")] = "pipeline",
     stream: Annotated[bool, typer.Option(help="Print the answer as it is written.")] = False,
     thread: Annotated[Optional[str], typer.Option(
@@ -263,8 +251,7 @@ def ask(
         kb = KnowledgeBase(settings)
         kb.require_collection()
         with saver as checkpointer, held:  # the path is checked before its lock is made
-            graph = build_graph(kb, mode=mode.value,
-                                rerank=rerank.value if rerank else None,
+            graph = build_graph(kb, mode=mode, rerank=rerank,
                                 checkpointer=checkpointer)
             if stream:
                 answer = stream_ask(question, graph, thread_id=thread,
@@ -282,14 +269,14 @@ def ask(
 @app.command()
 def graph(
     ctx: typer.Context,
-    mode: Annotated[GraphModeChoice, typer.Option(help="pipeline or agentic.")] = "pipeline",
+    mode: Annotated[GraphMode, typer.Option(help="pipeline or agentic.")] = "pipeline",
 ) -> None:
     """Print the LangGraph state machine as Mermaid (no network needed)."""
     from rankwise.graphs import build_graph, to_mermaid
     from rankwise.tools import KnowledgeBase
 
     typer.echo(_run(ctx, lambda: to_mermaid(
-        build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode.value))))
+        build_graph(KnowledgeBase(ctx.obj.settings()), mode=mode))))
 
 
 @app.command("crew")
@@ -322,11 +309,11 @@ def evaluate_command(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
-    rerank: Annotated[list[StrategyChoice], typer.Option(
+    rerank: Annotated[list[Strategy], typer.Option(
         help="none, pointwise, listwise, tournament, pairwise, cross_encoder (repeatable; "
         "RANKWISE_RERANK_PRE=cross_encoder puts the rerank model before the LLM ones).")
     ] = ["none"],
-    search: Annotated[Optional[list[SearchChoice]], typer.Option(
+    search: Annotated[Optional[list[SearchMode]], typer.Option(
         help="hybrid, dense, lexical (repeatable; default dense and hybrid).")] = None,
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
@@ -338,14 +325,14 @@ def evaluate_command(
 
     from .progress import evaluation_progress
 
-    searches = [s.value for s in search] if search else ["dense", "hybrid"]
+    searches: list[SearchMode] = search or ["dense", "hybrid"]
     if not search:
         typer.echo("searching dense and hybrid (the default; --search picks)", err=True)
 
     def action() -> Any:
         with evaluation_progress(quiet or as_json) as progress:
             return evaluate(load_beir(dataset), ctx.obj.settings(), searches=searches,
-                            reranks=[r.value for r in rerank], top_n=top_n, k=k,
+                            reranks=rerank, top_n=top_n, k=k,
                             progress=progress)
 
     report = _run(ctx, action)
@@ -474,4 +461,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

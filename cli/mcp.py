@@ -74,10 +74,18 @@ def describe(tool: BaseTool) -> types.Tool:
     shown = PRESENTATIONS.get(tool.name)
     return types.Tool(
         name=tool.name, description=tool.description,
-        inputSchema=tool.tool_call_schema.model_json_schema(),
+        inputSchema=input_schema(tool),
         title=shown.title if shown else None,
         annotations=shown.annotations() if shown else None,
         outputSchema=TypeAdapter(shown.artifact).json_schema() if shown else None)
+
+
+def input_schema(tool: BaseTool) -> dict[str, Any]:
+    """The JSON schema of the arguments the model gives `tool` (injected ones left out)."""
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        return schema
+    return schema.model_json_schema() if hasattr(schema, "model_json_schema") else schema.schema()
 
 
 def build_server(tools: Sequence[BaseTool]) -> Server:

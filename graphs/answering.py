@@ -10,13 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 from rankwise.tools.core.display import hits_table, short, warnings_list
 from rankwise.tools.core.vocabulary import require_text
 
 from .builder import build_graph
 
 ANSWERING_NODES = ("generate", "agent")
+RUN: list[StreamMode] = ["updates", "values"]  # the nodes that ran, and the final state
+STREAMED: list[StreamMode] = ["messages", *RUN]  # and the answer's tokens
 
 
 @dataclass
@@ -82,7 +86,8 @@ def _step(mode: str, payload: Any, state: dict[str, Any], path: list[str]) -> di
 
 
 def _start(question: str, graph: CompiledStateGraph | None, thread_id: str | None,
-           build: dict[str, Any]) -> tuple[CompiledStateGraph, str, dict, dict]:
+           build: dict[str, Any]
+           ) -> tuple[CompiledStateGraph[Any, Any, Any, Any], str, dict[str, Any], RunnableConfig]:
     require_text(question, "question")
     thread = thread_id or uuid.uuid4().hex
     return (graph or build_graph(**build), thread, {"messages": [HumanMessage(question)]},
@@ -95,7 +100,7 @@ def ask(question: str, graph: CompiledStateGraph | None = None, *,
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
     state: dict[str, Any] = {}
     path: list[str] = []
-    for mode, payload in graph.stream(inputs, config, stream_mode=["updates", "values"]):
+    for mode, payload in graph.stream(inputs, config, stream_mode=RUN):
         state = _step(mode, payload, state, path)
     return _answer(state, thread, path)
 
@@ -106,13 +111,9 @@ async def aask(question: str, graph: CompiledStateGraph | None = None, *,
     graph, thread, inputs, config = _start(question, graph, thread_id, build)
     state: dict[str, Any] = {}
     path: list[str] = []
-    async for mode, payload in graph.astream(inputs, config,
-                                             stream_mode=["updates", "values"]):
+    async for mode, payload in graph.astream(inputs, config, stream_mode=RUN):
         state = _step(mode, payload, state, path)
     return _answer(state, thread, path)
-
-
-STREAMED = ["messages", "updates", "values"]
 
 
 def stream_ask(question: str, graph: CompiledStateGraph | None = None, *,

@@ -22,7 +22,7 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -168,9 +168,8 @@ class _Nodes:
             state["query"], run.top_n or self.top_n, run.filter, mode=run.search_mode)
         return {"candidates": [hit.model_dump() for hit in hits]}
 
-    def rerank(self, state: RagState, config: RunnableConfig,
-               runtime: Runtime[RunContext]) -> dict:
-        run = runtime.context or RunContext()
+    def rerank(self, state: RagState, runtime: Runtime[RunContext]) -> dict:
+        run, config = runtime.context or RunContext(), get_config()
         hits = [Hit(**candidate) for candidate in state["candidates"]]
         result = self.reranker_for(run.strategy).rerank(
             state["standalone"], hits, run.top_k or self.top_k, config)
@@ -245,7 +244,7 @@ class _Nodes:
 
     @staticmethod
     def after_agent(state: RagState) -> Literal["call tools", "answer"]:
-        return "call tools" if tools_condition(state) == "tools" else "answer"
+        return "call tools" if tools_condition(state["messages"]) == "tools" else "answer"
 
     def finalize(self, state: RagState) -> dict:
         last = state["messages"][-1]
@@ -272,7 +271,7 @@ def build_graph(
     min_grade: float = 1.0,
     input_schema: type | None = None,
     output_schema: type | None = None,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """A compiled rankwise graph. Settings come from the knowledge base's `Settings`.
 
     `chat_model` is any LangChain chat model (default: the one the settings name, Ollama's

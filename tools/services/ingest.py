@@ -77,6 +77,9 @@ class IngestReport:
 
 
 class _NoProgress:
+    def start(self, total_sources: int) -> None:
+        pass
+
     def advance(self, *, sources: int = 0, chunks: int = 0) -> None:
         pass
 
@@ -192,6 +195,7 @@ class _Pipeline:
         self.store.ensure(dimension, texts)
 
     def _insert_waiting(self) -> None:
+        assert self.creating is not None, "rows wait only once the store is being made"
         self.creating.result()  # raises what opening or creating the store raised
         rows, self.waiting_rows = self.waiting_rows, []
         self.store.insert(rows)
@@ -263,10 +267,10 @@ def ingest_sources(
     not created), so embedding starts without waiting for it."""
     started = time.perf_counter()
     report = IngestReport()
-    progress = progress or _NoProgress()
+    told: IngestProgress = progress or _NoProgress()
     chunker = Chunker(embedder.chunk_tokens(settings.chunk_size, CONTEXT_TOKENS + 2),
                       settings.chunk_overlap, embedder.count_tokens, settings.tenant or "")
-    pipeline = _Pipeline(store, embedder, settings, progress)
+    pipeline = _Pipeline(store, embedder, settings, told)
     group: list[tuple[str, list[Chunk]]] = []
 
     # Sources are distinct within a run, so a store empty at the start has nothing to diff.
@@ -286,7 +290,7 @@ def ingest_sources(
         for name, chunks in group:
             if records.get(name) == now[name]:
                 report.unchanged += len(chunks)
-                progress.advance(sources=1, chunks=len(chunks))
+                told.advance(sources=1, chunks=len(chunks))
                 continue
             current = {c.id for c in chunks}
             had = stored.get(name, current & existing)
@@ -295,7 +299,7 @@ def ingest_sources(
             report.added += len(new)
             report.unchanged += len(chunks) - len(new)
             report.removed += len(stale)
-            progress.advance(sources=1, chunks=len(chunks) - len(new))
+            told.advance(sources=1, chunks=len(chunks) - len(new))
             pipeline.add(name, new, stale, now[name])
         group.clear()
 
@@ -305,7 +309,7 @@ def ingest_sources(
                 item = f"{item.name}: {problem}"
             if isinstance(item, str):
                 report.skipped.append(item)
-                progress.advance(sources=1)
+                told.advance(sources=1)
                 continue
             report.sources += 1
             group.append((item.name, chunker.split(item)))

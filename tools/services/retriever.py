@@ -78,6 +78,5 @@ class KnowledgeBaseRetriever(BaseRetriever):
         if self.search_type == "similarity_score_threshold" and threshold is None:
             raise InvalidArgumentError("search_type 'similarity_score_threshold' needs "
                                        "search_kwargs={'score_threshold': ...}")
-        if threshold is not None:
-            hits = [hit for hit in hits if hit.score >= threshold]
-        return [hit.to_document() for hit in hits]
+        kept = [hit for hit in hits if threshold is None or hit.score >= threshold]
+        return [hit.to_document() for hit in kept]

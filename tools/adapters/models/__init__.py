@@ -70,11 +70,11 @@ def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
     if ref.is_ollama:
         from langchain_ollama import ChatOllama, OllamaEmbeddings  # deferred: ~0.5 s
 
-        common = {"model": ref.name, "base_url": settings.ollama_host,
-                  "client_kwargs": client_kwargs(timeout)}
+        local: dict[str, Any] = {"model": ref.name, "base_url": settings.ollama_host,
+                                 "client_kwargs": client_kwargs(timeout)}
         if chat:
-            return ChatOllama(**common, num_ctx=settings.chat_num_ctx, temperature=0)
-        return OllamaEmbeddings(**common)
+            return ChatOllama(**local, num_ctx=settings.chat_num_ctx, temperature=0)
+        return OllamaEmbeddings(**local)
     if ref.provider == "openai":
         module = _import("langchain_openai", "openai")
         key = settings.api_key.get_secret_value() if settings.api_key else (
@@ -83,8 +83,9 @@ def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
             raise InvalidArgumentError(
                 f"{ref} needs an API key: set RANKWISE_API_KEY or OPENAI_API_KEY (for an "
                 "OpenAI-compatible server that wants none, set RANKWISE_BASE_URL)")
-        common = {"model": ref.name, "base_url": settings.base_url, "api_key": key,
-                  "timeout": timeout, "max_retries": 0}  # rankwise retries, with backoff
+        common: dict[str, Any] = {"model": ref.name, "base_url": settings.base_url,
+                                  "api_key": key, "timeout": timeout,
+                                  "max_retries": 0}  # rankwise retries, with backoff
         if chat:
             return module.ChatOpenAI(**common, temperature=0)
         # Token-id input (the default) is OpenAI's own; compatible servers want text.

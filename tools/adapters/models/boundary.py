@@ -139,11 +139,12 @@ class Provider:
 
 def timed_out(exc: BaseException) -> bool:
     """True when `exc`, or what it was translated from, is a timeout."""
-    while exc is not None:
-        if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or type(
-                exc).__name__ == "APITimeoutError":
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (httpx.TimeoutException, TimeoutError)) or type(
+                cause).__name__ == "APITimeoutError":
             return True
-        exc = exc.__cause__
+        cause = cause.__cause__
     return False
 
 

@@ -138,7 +138,8 @@ class GuardedChatModel(BaseChatModel):
         # Keep the inner model itself and pass the tools per call: a RunnableBinding
         # would merge the caller's callbacks back in and every token would stream twice.
         binding = self.inner.bind_tools(tools, **kwargs)
-        return self.model_copy(update={"bound": {**self.bound, **binding.kwargs}})
+        bound = getattr(binding, "kwargs", {})  # a RunnableBinding's call arguments
+        return self.model_copy(update={"bound": {**self.bound, **bound}})
 
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {"stop": stop, **self.bound, **kwargs}

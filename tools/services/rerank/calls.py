@@ -70,7 +70,7 @@ class ChatCaller:
             return message, time.perf_counter() - started
 
         message, latency = await asyncio.get_running_loop().run_in_executor(self.pool, timed)
-        usage = message.usage_metadata or {}
+        usage = getattr(message, "usage_metadata", None) or {}  # an AIMessage's
         return Reply(text=message.text, prompt_tokens=usage.get("input_tokens", 0),
                      completion_tokens=usage.get("output_tokens", 0), latency=latency,
                      token_alternatives=provider.token_alternatives(message))

@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from ...adapters import models
+from ...adapters.models.guarded import GuardedChatModel
 from ...adapters.models.rerank_api import RerankAPI
 from ...core.aio import run_sync
 from ...core.errors import (
@@ -134,7 +135,8 @@ class Reranker:
             if self.chat_model is not None:
                 head = judged.order[:self.pre_k if self.pre else None]  # a copy
                 if len(head) >= MIN_CANDIDATES.get(self.strategy, 2):
-                    await self._judge(query, hits, head, top_k, config, judged)
+                    await self._judge(self.chat_model, query, hits, head, top_k, config,
+                                      judged)
         except (ModelUnavailableError, ModelRequestError) as exc:
             if self.on_failure == "raise":
                 raise
@@ -143,11 +145,12 @@ class Reranker:
             return self._result(query, hits, judged, top_k, started, error=str(exc))
         return self._result(query, hits, judged, top_k, started)
 
-    async def _judge(self, query: str, hits: list[Hit], head: list[int], top_k: int,
-                     config: RunnableConfig | None, judged: Judged) -> None:
+    async def _judge(self, model: GuardedChatModel, query: str, hits: list[Hit],
+                     head: list[int], top_k: int, config: RunnableConfig | None,
+                     judged: Judged) -> None:
         """The LLM strategy over the candidates at positions `head` (all of them, or the
         rerank model's best): their new order, grades, reasons and calls go to `judged`."""
-        caller = ChatCaller(self.chat_model, self._pool, num_ctx=await self._context(),
+        caller = ChatCaller(model, self._pool, num_ctx=await self._context(),
                             passage_chars=self.settings.rerank_passage_chars, config=config)
         judge = Judge(caller, self.prompts, self.strategy, query, [hits[i] for i in head],
                       with_reasons=self.with_reasons)
@@ -175,9 +178,11 @@ class Reranker:
         once per reranker, however many reranks start at once."""
         if self._num_ctx is None:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._load_context)
+        assert self._num_ctx is not None
         return self._num_ctx
 
     def _load_context(self) -> None:
+        assert self.chat_model is not None, "only LLM strategies ask for a context"
         with self._context_lock:
             if self._num_ctx is None:
                 model_ctx = asyncio.run(self.chat_model.provider.context_window())
