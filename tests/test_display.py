@@ -4,7 +4,6 @@ with the way one run went through it, all rendered headless."""
 from __future__ import annotations
 
 import re
-import shutil
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -117,7 +116,6 @@ def test_the_run_drawing_marks_exactly_the_nodes_that_ran(graph, ollama):
     assert re.search(r'"retrieve" -> "rerank" \[.*label="×2 "', dot), "the loop, twice"
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
 def test_show_draws_a_runs_way_as_a_png(graph, tmp_path):
     answer = ask("How long are nightly backups kept?", graph, thread_id="t")
 
