@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import typer
 from rankwise.tools.core.vocabulary import (  # Literals: typer offers their values as choices
     MAX_SEARCH_K,
+    SEARCH_MODES,
+    STRATEGIES,
     GraphMode,
     SearchMode,
     Strategy,
@@ -23,6 +25,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+def _one_of(choices: tuple[str, ...]) -> Any:
+    """A parser for a repeatable choice option: a value not among `choices` is a usage
+    error naming them."""
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
 
 _FILTER = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(!=|>=|<=|=|>|<)\s*(.*)$", re.S)
 _OPS = {"=": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
@@ -309,11 +322,13 @@ def evaluate_command(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(
         help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
-    rerank: Annotated[list[Strategy], typer.Option(
+    rerank: Annotated[list[str], typer.Option(
+        parser=_one_of(STRATEGIES),
         help="none, pointwise, listwise, tournament, pairwise, cross_encoder (repeatable; "
         "RANKWISE_RERANK_PRE=cross_encoder puts the rerank model before the LLM ones).")
     ] = ["none"],
-    search: Annotated[Optional[list[SearchMode]], typer.Option(
+    search: Annotated[Optional[list[str]], typer.Option(
+        parser=_one_of(SEARCH_MODES),
         help="hybrid, dense, lexical (repeatable; default dense and hybrid).")] = None,
     top_n: Annotated[int, typer.Option(min=1, help="Candidates per query.")] = 20,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="Cut-off of Recall@k.")] = 10,
@@ -325,14 +340,15 @@ def evaluate_command(
 
     from .progress import evaluation_progress
 
-    searches: list[SearchMode] = search or ["dense", "hybrid"]
+    # typer takes a Literal for one value, not a list of them: `_one_of` checks each
+    searches = cast(list[SearchMode], search or ["dense", "hybrid"])
     if not search:
         typer.echo("searching dense and hybrid (the default; --search picks)", err=True)
 
     def action() -> Any:
         with evaluation_progress(quiet or as_json) as progress:
             return evaluate(load_beir(dataset), ctx.obj.settings(), searches=searches,
-                            reranks=rerank, top_n=top_n, k=k,
+                            reranks=cast(list[Strategy], rerank), top_n=top_n, k=k,
                             progress=progress)
 
     report = _run(ctx, action)
