@@ -67,6 +67,8 @@ def main() -> None:
                         help="the cross-encoder's noise (grade s.d.)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per LLM call")
     parser.add_argument("--queries", type=int, default=0, help="limit (0 = all judged)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="only these rows, by name (e.g. pointwise 'cross_encoder > listwise')")
     options = parser.parse_args()
 
     judged = qrels()
@@ -95,10 +97,11 @@ def main() -> None:
             judged_settings = settings.model_copy(update={"ollama_host": url,
                                                           "rerank_url": url})
             for top_n in options.top_n:
-                run_configuration(judged_settings, asked, judged, candidates, top_n, bias)
+                run_configuration(judged_settings, asked, judged, candidates, top_n, bias,
+                                  options.methods)
 
 
-def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
+def run_configuration(settings, asked, judged, candidates, top_n, bias, only=None) -> None:
     methods = {
         "no rerank": None,
         # nDCG@10 reads the whole order; top_k 10 is what the tournament must keep right.
@@ -113,6 +116,7 @@ def run_configuration(settings, asked, judged, candidates, top_n, bias) -> None:
                                               pre="cross_encoder", pre_k=30),
         "langchain LLMListwiseRerank": langchain_listwise(settings, top_n),
     }
+    methods = {name: method for name, method in methods.items() if not only or name in only}
     print(f"top-{top_n}, position bias {bias}:")
     print(f"  {'method':30s} {'nDCG@10':>8s} {'LLM calls':>9s} {'API calls':>9s} "
           f"{'rounds':>6s} {'s/query':>8s}")

@@ -277,7 +277,8 @@ def build_graph(
     `chat_model` is any LangChain chat model (default: the one the settings name, Ollama's
     by default); the reranker uses it too unless `reranker` is given. Its errors arrive
     translated and its transient faults retried, by rankwise's model adapter.
-    `rerank` picks the strategy (pointwise, listwise, tournament or none); `max_rewrites`
+    `rerank` picks the strategy (see `Reranker`: pointwise, listwise, tournament, pairwise,
+    cross_encoder or none); `max_rewrites`
     bounds query rewrites when nothing relevant survives (pipeline mode);
     `max_tool_rounds` bounds tool-calling rounds per question (agentic mode). A passage
     counts as relevant when its rerank grade is at least `min_grade` or, ungraded, its

@@ -1,6 +1,7 @@
 """The whole graph as one LangChain tool, `ask_knowledge_base`.
 
-No `from __future__ import annotations`, for the reason given in `rankwise.tools.retrieve`.
+No `from __future__ import annotations`, for the reason given in
+`rankwise.tools.agent_tools.retrieve`.
 """
 
 from typing import Any

@@ -2,7 +2,8 @@
 allows), `list_sources` and `delete`. A long-lived server (`rankwise mcp --admin`) offers
 them so that it stays the one process writing its Milvus Lite file.
 
-No `from __future__ import annotations`, for the reason given in `rankwise.tools.retrieve`.
+No `from __future__ import annotations`, for the reason given in
+`rankwise.tools.agent_tools.retrieve`.
 """
 
 import dataclasses

@@ -1,6 +1,7 @@
 """The `rerank` LangChain tool: ToolCall in, ToolMessage with passages and the result out.
 
-No `from __future__ import annotations`, for the reason given in `rankwise.tools.retrieve`.
+No `from __future__ import annotations`, for the reason given in
+`rankwise.tools.agent_tools.retrieve`.
 """
 
 import asyncio

@@ -188,7 +188,7 @@ class KnowledgeBase:
         `mode` (default: the `search_mode` setting) is `hybrid`, `dense` or `lexical`; a
         hybrid search fuses the best `hybrid_depth` of each by their normalised scores, and each hit
         says how it was scored (`scored_by`, and `legs` for fused hits). `filter` is a
-        typed mapping (see `rankwise.tools.filters`); `raw_filter` is a Milvus expression
+        typed mapping (see `rankwise.tools.core.filters`); `raw_filter` is a Milvus expression
         used verbatim: never build it from user text.
         """
         require_text(query)
