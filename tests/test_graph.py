@@ -9,7 +9,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from rankwise.graphs import aask, ask, build_graph, show, to_dot, to_mermaid, to_png
-from rankwise.tools import EmptyQueryError, KnowledgeBase, OllamaUnavailableError, Reranker
+from rankwise.tools import (
+    EmptyQueryError,
+    KnowledgeBase,
+    OllamaRequestError,
+    OllamaUnavailableError,
+    Reranker,
+)
 
 FACTS = {
     "backups.md": "Nightly backups run at two in the morning and are kept for thirty days.",
@@ -210,7 +216,7 @@ def test_only_transient_errors_are_retried_by_the_graph(kb, model, ollama):
 
     ollama.requests.clear()
     ollama.script("/api/chat", Fault(status=400, body={"error": "bad request"}))
-    with pytest.raises(Exception, match="bad request"):
+    with pytest.raises(OllamaRequestError, match="bad request"):
         ask("How long are nightly backups kept?", graph)
     assert len(chat_bodies(ollama)) == 1
 
