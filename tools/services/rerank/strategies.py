@@ -36,7 +36,7 @@ async def pointwise(judge: Judge, plan: Plan) -> list[int]:
                   key=lambda i: (-judge.scores.get(i, -1.0), -judge.hits[i].score, i))
 
 
-async def sliding(judge: Judge, plan: Plan) -> list[int]:
+async def listwise(judge: Judge, plan: Plan) -> list[int]:
     """RankGPT's sliding window, from the bottom of the list to the top."""
     order = list(range(len(judge.hits)))
     end, round_ = len(order), 0
@@ -124,7 +124,7 @@ StrategyFunction = Callable[[Judge, Plan], Awaitable[list[int]]]
 
 STRATEGY_FUNCTIONS: dict[str, StrategyFunction] = {
     "pointwise": pointwise,
-    "listwise": sliding,
+    "listwise": listwise,
     "tournament": tournament,
     "pairwise": pairwise,
 }
