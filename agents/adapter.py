@@ -10,13 +10,13 @@ so); anything else is a bug and raises.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from crewai.tools import BaseTool as CrewAITool
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict, Field
+from rankwise.tools.agent_tools.base import tool_call
 from rankwise.tools.core.aio import run_sync
 
 
@@ -38,26 +38,22 @@ class LangChainTool(CrewAITool):
         return cls(name=tool.name, description=tool.description,
                    args_schema=tool.tool_call_schema, tool=tool)
 
-    def _tool_call(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        return {"name": self.tool.name, "args": arguments,
-                "id": f"call_{uuid.uuid4().hex[:16]}", "type": "tool_call"}
-
-    def _receive(self, call_id: str, message: ToolMessage) -> str:
+    def _receive(self, message: ToolMessage) -> str:
         if message.artifact is not None:
-            self.artifacts[call_id] = message.artifact
+            self.artifacts[message.tool_call_id] = message.artifact
         return message.text
 
     def _run(self, **arguments: Any) -> str:
-        call = self._tool_call(arguments)
+        call = tool_call(self.tool, arguments)
         try:
             message = self.tool.invoke(call)
         except NotImplementedError:  # an async-only tool
             message = run_sync(self.tool.ainvoke(call))
-        return self._receive(call["id"], message)
+        return self._receive(message)
 
     async def _arun(self, **arguments: Any) -> str:
-        call = self._tool_call(arguments)
-        return self._receive(call["id"], await self.tool.ainvoke(call))
+        call = tool_call(self.tool, arguments)
+        return self._receive(await self.tool.ainvoke(call))
 
     @property
     def last_artifact(self) -> Any:

@@ -25,6 +25,7 @@ from mcp.server.lowlevel import Server
 from pydantic import TypeAdapter
 from rankwise.graphs.tool import AskArtifact
 from rankwise.tools.agent_tools import ToolArtifact
+from rankwise.tools.agent_tools.base import tool_call
 
 from rankwise import __version__
 
@@ -110,10 +111,8 @@ def build_server(tools: Sequence[BaseTool]) -> Server:
 
     @server.call_tool(validate_input=False)  # the tool's own schema validates, with its words
     async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
-        tool = by_name[name]
-        message = await tool.ainvoke(
-            {"name": name, "args": arguments, "id": f"mcp_{uuid.uuid4().hex[:16]}",
-             "type": "tool_call"},
+        message = await by_name[name].ainvoke(
+            tool_call(by_name[name], arguments, "mcp"),
             {"configurable": {"conversation_owner": owner()}})
         if message.status == "error":  # the tool's own one-line answer to a failure
             raise ToolFailed(message.text)

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import functools
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
+from langchain_core.messages import ToolCall
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
 from ..core.errors import RankwiseError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def tool_call(tool: BaseTool, arguments: dict[str, Any], prefix: str = "call") -> ToolCall:
+    """A ToolCall for `tool`, with a fresh id: how a host that is not a chat model (the
+    CrewAI adapter, the MCP server) calls a tool the LangChain way."""
+    return {"name": tool.name, "args": arguments, "id": f"{prefix}_{uuid.uuid4().hex[:16]}",
+            "type": "tool_call"}
 
 
 def error_message(error: ToolException) -> str:
