@@ -22,7 +22,7 @@ from crewai.knowledge.storage.base_knowledge_storage import BaseKnowledgeStorage
 from crewai.knowledge.storage.factory import set_knowledge_storage_factory
 from pydantic import ConfigDict, Field
 from rankwise.tools import InvalidArgumentError, KnowledgeBase, Reranker
-from rankwise.tools.core.vocabulary import Hit, SearchMode, format_hits
+from rankwise.tools.core.vocabulary import MAX_RERANK_N, Hit, SearchMode, format_hits
 
 if TYPE_CHECKING:
     from crewai.rag.types import SearchResult
@@ -56,7 +56,7 @@ class KnowledgeBaseStorage(BaseKnowledgeStorage):
     """hybrid, dense or lexical (default: the knowledge base's `search_mode` setting)."""
     reranker: Reranker | None = None
     """Reranks `top_n` candidates before the best `limit` are kept."""
-    top_n: int = Field(20, ge=1, le=200)
+    top_n: int = Field(20, ge=1, le=MAX_RERANK_N)
     use_score_threshold: bool = False
 
     def search(self, query: list[str], limit: int = 5,

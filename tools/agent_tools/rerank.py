@@ -11,7 +11,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackMan
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.vocabulary import Hit, format_hits
+from ..core.vocabulary import MAX_RERANK_N, MAX_TOOL_K, Hit, format_hits
 from ..services.knowledge_base import KnowledgeBase
 from ..services.rerank import Reranker, RerankResult
 from . import ToolArtifact, artifact
@@ -28,7 +28,7 @@ class RerankInput(BaseModel):
     ids: list[str] | None = None
     """Ids of passages returned by `retrieve`, to reorder. Omit them to search the
     knowledge base and rerank its top candidates in one step."""
-    k: int | None = Field(None, ge=1, le=100)
+    k: int | None = Field(None, ge=1, le=MAX_TOOL_K)
     """How many passages to keep."""
 
 
@@ -45,7 +45,7 @@ class RerankTool(RankwiseTool):
     """The knowledge base the passages come from."""
     reranker: Reranker
     """The reranker that orders them."""
-    top_n: int = Field(20, ge=1, le=200)
+    top_n: int = Field(20, ge=1, le=MAX_RERANK_N)
     """Candidates searched when the call gives no ids."""
 
     def _candidates(self, query: str, ids: list[str] | None) -> list[Hit]:

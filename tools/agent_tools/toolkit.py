@@ -8,6 +8,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool, BaseToolkit
 from pydantic import ConfigDict, Field
 
+from ..core.vocabulary import MAX_RERANK_N, MAX_TOOL_K
 from ..services.knowledge_base import KnowledgeBase
 from ..services.rerank import Reranker
 from .admin import DeleteTool, IngestTool, ListSourcesTool
@@ -24,9 +25,9 @@ class RankwiseToolkit(BaseToolkit):
     knowledge_base: KnowledgeBase
     reranker: Reranker | None = None
     """The reranker of the `rerank` tool (default: one from the knowledge base's settings)."""
-    top_n: int | None = Field(None, ge=1, le=200)
+    top_n: int | None = Field(None, ge=1, le=MAX_RERANK_N)
     """Candidates `rerank` searches (default: the `rerank_top_n` setting)."""
-    top_k: int | None = Field(None, ge=1, le=100)
+    top_k: int | None = Field(None, ge=1, le=MAX_TOOL_K)
     """Passages `retrieve` returns by default (default: the `rerank_top_k` setting)."""
     admin: bool = False
     """Add the tools that list and delete sources."""

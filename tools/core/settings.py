@@ -8,7 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .analysis import lexical_languages
-from .vocabulary import PreStage, SearchMode, Strategy
+from .vocabulary import MAX_RERANK_N, MAX_TOOL_K, PreStage, SearchMode, Strategy
 
 # The providers LangChain's `init_chat_model` / `init_embeddings` know by name. A model
 # string starting with one of them and a colon names that provider; any other string is
@@ -115,8 +115,9 @@ class Settings(BaseSettings):
     rerank_strategy: Strategy = Field(
         "listwise", description="How the LLM reorders candidates."
     )
-    rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates retrieved for rerank.")
-    rerank_top_k: int = Field(5, ge=1, le=100, description="Passages kept after rerank.")
+    rerank_top_n: int = Field(20, ge=1, le=MAX_RERANK_N,
+                              description="Candidates retrieved for rerank.")
+    rerank_top_k: int = Field(5, ge=1, le=MAX_TOOL_K, description="Passages kept after rerank.")
     rerank_window: int = Field(20, ge=2, le=100, description="Passages per listwise prompt.")
     rerank_step: int = Field(10, ge=1, le=100, description="Sliding-window step.")
     rerank_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight.")
@@ -130,7 +131,8 @@ class Settings(BaseSettings):
     rerank_pre: PreStage | None = Field(
         None, description="cross_encoder: the rerank model cuts the candidates to "
         "rerank_pre_k before an LLM strategy.")
-    rerank_pre_k: int = Field(30, ge=2, le=200, description="Candidates the pre-stage keeps.")
+    rerank_pre_k: int = Field(30, ge=2, le=MAX_RERANK_N,
+                              description="Candidates the pre-stage keeps.")
     rerank_batch_size: int = Field(
         32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
     ingest_roots: list[str] = Field(

@@ -36,7 +36,9 @@ GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 MAX_SEARCH_K = 1000
 """The most chunks one search returns."""
 MAX_TOOL_K = 100
-"""The most passages a tool or retriever hands a model at once."""
+"""The most passages a tool or retriever hands a model at once, or a rerank keeps."""
+MAX_RERANK_N = 200
+"""The most candidates one rerank reads."""
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 Scalar = Union[str, int, float, bool]
