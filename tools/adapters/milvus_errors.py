@@ -15,6 +15,7 @@ from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from ..core.errors import FilterError, RankwiseError, StoreError, StoreUnavailableError
+from ..core.vocabulary import BACKOFF_FIRST, BACKOFF_MAX
 
 if TYPE_CHECKING:
     from .milvus import MilvusStore
@@ -114,7 +115,8 @@ def boundary(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
             try:
                 return Retrying(retry=retry_if_exception(lambda e: unloaded(e) or unreachable(e)),
-                                stop=give_up, wait=wait_exponential(multiplier=0.2, max=4.0),
+                                stop=give_up, wait=wait_exponential(multiplier=BACKOFF_FIRST,
+                                                                    max=BACKOFF_MAX),
                                 before_sleep=recover, reraise=True)(method, store, *args, **kwargs)
             except RankwiseError:
                 raise

@@ -8,7 +8,14 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .analysis import lexical_languages
-from .vocabulary import MAX_RERANK_N, MAX_TOOL_K, PreStage, SearchMode, Strategy
+from .vocabulary import (
+    MAX_RERANK_N,
+    MAX_TOOL_K,
+    PreStage,
+    SearchMode,
+    Strategy,
+    check_window,
+)
 
 # The providers LangChain's `init_chat_model` / `init_embeddings` know by name. A model
 # string starting with one of them and a colon names that provider; any other string is
@@ -189,11 +196,7 @@ class Settings(BaseSettings):
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
                 f"chunk_size ({self.chunk_size})"
             )
-        if self.rerank_step > self.rerank_window:
-            raise ValueError(
-                f"rerank_step ({self.rerank_step}) must not exceed rerank_window "
-                f"({self.rerank_window}), or passages between windows are never compared"
-            )
+        check_window(self.rerank_step, self.rerank_window, ("rerank_step", "rerank_window"))
         return self
 
     def updated(self, **overrides: object) -> Settings:

@@ -39,6 +39,17 @@ MAX_TOOL_K = 100
 """The most passages a tool or retriever hands a model at once, or a rerank keeps."""
 MAX_RERANK_N = 200
 """The most candidates one rerank reads."""
+BACKOFF_FIRST, BACKOFF_MAX = 0.2, 4.0
+"""Seconds before the first retry of a transient fault, and the most between two."""
+
+
+def check_window(step: int, window: int, names: tuple[str, str] = ("step", "window")) -> None:
+    """A sliding window's step may not exceed the window, or passages between two
+    windows are never compared."""
+    if step > window:
+        raise InvalidArgumentError(
+            f"{names[0]} ({step}) must not exceed {names[1]} ({window}), or passages between "
+            "windows are never compared")
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 Scalar = Union[str, int, float, bool]

@@ -25,6 +25,7 @@ from ...core.errors import (
     ModelUnavailableError,
     RankwiseError,
 )
+from ...core.vocabulary import BACKOFF_FIRST, BACKOFF_MAX
 
 T = TypeVar("T")
 
@@ -109,7 +110,8 @@ class Provider:
 
         return {"retry": retry_if_exception(retryable),
                 "stop": stop_after_attempt(attempts),
-                "wait": wait_exponential_jitter(multiplier=0.2, max=4.0), "reraise": True}
+                "wait": wait_exponential_jitter(multiplier=BACKOFF_FIRST, max=BACKOFF_MAX),
+                "reraise": True}
 
     def raise_translated(self, exc: BaseException) -> NoReturn:
         clear = self.translate(exc)

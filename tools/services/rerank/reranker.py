@@ -34,6 +34,7 @@ from ...core.vocabulary import (
     PreStage,
     RankedHit,
     Strategy,
+    check_window,
     choose,
     require_text,
 )
@@ -105,10 +106,7 @@ class Reranker:
         self.concurrency = _at_least(1, "concurrency", _given(concurrency, s.rerank_concurrency))
         self.keep = _at_least(1, "keep", keep)
         self.pre_k = _at_least(2, "pre_k", _given(pre_k, s.rerank_pre_k))
-        if self.step > self.window:
-            raise InvalidArgumentError(
-                f"step ({self.step}) must not exceed window ({self.window}), or passages "
-                "between windows are never compared")
+        check_window(self.step, self.window)
         self.prompts = prompts or RerankPrompts()
         self.with_reasons = with_reasons
         self.chat_model = models.chat_model(s, chat_model) if llm else None
