@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
-from ..core.errors import RankwiseError
+from ..adapters.models.ollama import server_status
+from ..core.errors import OllamaUnavailableError, RankwiseError
 from ..core.settings import Settings
 from .knowledge_base import KnowledgeBase
 
@@ -19,24 +18,15 @@ class Check:
     fix: str = ""
 
 
-def _pulled(host: str, timeout: float) -> set[str]:
-    reply = httpx.get(f"{host}/api/tags", timeout=timeout)
-    reply.raise_for_status()
-    names = {m.get("model") or m.get("name", "") for m in reply.json().get("models", [])}
-    return names | {n.removesuffix(":latest") for n in names}
-
-
 def _ollama_checks(settings: Settings) -> tuple[list[Check], bool]:
     """Ollama reachable, and each Ollama model pulled; True when embedding can be tried."""
     host = settings.ollama_host
     try:
-        version = httpx.get(f"{host}/api/version", timeout=min(settings.request_timeout, 5.0))
-        version.raise_for_status()
-        pulled = _pulled(host, settings.request_timeout)
-    except httpx.HTTPError as exc:
-        return [Check("ollama", False, f"{host} unreachable: {exc}",
+        version, pulled = server_status(host, settings.request_timeout)
+    except OllamaUnavailableError as exc:
+        return [Check("ollama", False, str(exc),
                       "start it with `ollama serve`, or set OLLAMA_HOST")], False
-    checks = [Check("ollama", True, f"{host} (version {version.json().get('version')})")]
+    checks = [Check("ollama", True, f"{host} (version {version})")]
     embeddable = True
     for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
         if ref.is_ollama:

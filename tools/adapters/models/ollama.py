@@ -25,6 +25,22 @@ def client_kwargs(timeout: float) -> dict[str, Any]:
     return {"timeout": timeout, "verify": _ssl_context()}
 
 
+def server_status(host: str, timeout: float) -> tuple[str, set[str]]:
+    """The Ollama server's version and the models pulled on it (each name with and
+    without `:latest`); `OllamaUnavailableError` when it cannot be asked."""
+    try:
+        with httpx.Client(**client_kwargs(min(timeout, 5.0))) as client:
+            version = client.get(f"{host}/api/version")
+            version.raise_for_status()
+            tags = client.get(f"{host}/api/tags")
+            tags.raise_for_status()
+            names = {m.get("model") or m.get("name", "") for m in tags.json().get("models", [])}
+            return (str(version.json().get("version")),
+                    names | {n.removesuffix(":latest") for n in names})
+    except (httpx.HTTPError, *GARBLED) as exc:
+        raise OllamaUnavailableError(f"{host} unreachable: {exc}") from exc
+
+
 class OllamaProvider(Provider):
     """An Ollama model on `host`."""
 
