@@ -36,15 +36,13 @@ from ..core.records import SourceRecord, record_of
 from ..core.settings import Settings
 from ..core.vocabulary import Hit, ScoreKind
 from .milvus_errors import boundary
-from .milvus_records import RECORDED_PROPERTY, SourceRecords
+from .milvus_records import QUERY_BATCH, RECORDED_PROPERTY, SourceRecords, query_all
 
 IDENTITY_PROPERTY = "rankwise.embedding"
 LEXICAL_PROPERTY = "rankwise.lexical"
 CALIBRATION_PROPERTY = "rankwise.calibration"
 LEGACY_MODEL_PROPERTY = "rankwise.embed_model"  # collections made before identities
 OUTPUT_FIELDS = ["text", "source", "chunk_index", "metadata"]  # the primary key comes anyway
-_QUERY_BATCH = 1000
-_QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
 _CREATION_WAIT = 30.0  # seconds another writer gets to finish making a collection
 
 
@@ -433,8 +431,8 @@ class MilvusStore:
     @boundary("deleting chunks")
     def delete_ids(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        for start in range(0, len(ids), _QUERY_BATCH):
-            batch = ids[start : start + _QUERY_BATCH]
+        for start in range(0, len(ids), QUERY_BATCH):
+            batch = ids[start : start + QUERY_BATCH]
             self.client.delete(self.name,
                                filter=self._scoped(f"id in [{', '.join(map(literal, batch))}]"))
 
@@ -475,20 +473,7 @@ class MilvusStore:
         """All rows matching `expr`: one plain query, or an iterator past Milvus's window."""
         if self.dimension is None:
             return
-        expr = self._scoped(expr)
-        rows = self.client.query(self.name, filter=expr, output_fields=fields,
-                                 limit=_QUERY_WINDOW)
-        if len(rows) < _QUERY_WINDOW:
-            yield from rows
-            return
-        iterator = self.client.query_iterator(
-            self.name, batch_size=_QUERY_BATCH, filter=expr, output_fields=fields
-        )
-        try:
-            while batch := iterator.next():
-                yield from batch
-        finally:
-            iterator.close()
+        yield from query_all(self.client, self.name, self._scoped(expr), fields)
 
     @boundary("reading source records")
     def source_records(self, sources: Sequence[str]) -> dict[str, SourceRecord]:
@@ -517,8 +502,8 @@ class MilvusStore:
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Those of `ids` stored (of this tenant): a lookup by primary key."""
         found: set[str] = set()
-        for start in range(0, len(ids), _QUERY_BATCH):
-            batch = ", ".join(map(literal, ids[start:start + _QUERY_BATCH]))
+        for start in range(0, len(ids), QUERY_BATCH):
+            batch = ", ".join(map(literal, ids[start:start + QUERY_BATCH]))
             found.update(row["id"] for row in self._query(f"id in [{batch}]", ["id"]))
         return found
 

@@ -14,7 +14,7 @@ makes the next run look the source up again: slower, never wrong.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pymilvus import DataType, MilvusClient
@@ -23,8 +23,27 @@ from ..core.documents import MAX_SOURCE_BYTES
 from ..core.filters import literal
 from ..core.records import SourceRecord, record_of
 
+QUERY_BATCH = 1000
+QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
 SUFFIX = "__sources"
 RECORDED_PROPERTY = "rankwise.records"  # on the main collection: every source is recorded
+
+
+def query_all(client: MilvusClient, collection: str, expr: str,
+              fields: list[str]) -> Iterator[dict[str, Any]]:
+    """All rows of `collection` matching `expr`: one plain query, or an iterator past
+    Milvus's window (for the store and its records alike)."""
+    rows = client.query(collection, filter=expr, output_fields=fields, limit=QUERY_WINDOW)
+    if len(rows) < QUERY_WINDOW:
+        yield from rows
+        return
+    iterator = client.query_iterator(collection, batch_size=QUERY_BATCH, filter=expr,
+                                     output_fields=fields)
+    try:
+        while batch := iterator.next():
+            yield from batch
+    finally:
+        iterator.close()
 
 
 class SourceRecords:
@@ -82,20 +101,8 @@ class SourceRecords:
 
     def sources(self) -> set[str]:
         """Every recorded source (of this tenant)."""
-        rows = self.client.query(self.name, filter=f"tenant == {literal(self.tenant or '')}",
-                                 output_fields=["source"], limit=16384)
-        if len(rows) < 16384:
-            return {row["source"] for row in rows}
-        iterator = self.client.query_iterator(self.name, batch_size=1000,
-                                              filter=f"tenant == {literal(self.tenant or '')}",
-                                              output_fields=["source"])
-        found: set[str] = set()
-        try:
-            while batch := iterator.next():
-                found.update(row["source"] for row in batch)
-        finally:
-            iterator.close()
-        return found
+        return {row["source"] for row in query_all(
+            self.client, self.name, f"tenant == {literal(self.tenant or '')}", ["source"])}
 
     def rebuild(self, rows: Iterable[dict[str, Any]]) -> None:
         """Records made from every (id, source) row of the collection: once, for a
@@ -105,5 +112,5 @@ class SourceRecords:
             ids.setdefault(row["source"], []).append(row["id"])
         records = {source: record_of(chunk_ids) for source, chunk_ids in ids.items()}
         items = list(records.items())
-        for start in range(0, len(items), 1000):
-            self.put(dict(items[start:start + 1000]))
+        for start in range(0, len(items), QUERY_BATCH):
+            self.put(dict(items[start:start + QUERY_BATCH]))
