@@ -173,6 +173,11 @@ def _database_exists(uri: str, token: str, database: str) -> bool:
         return True
 
 
+def _dense_params(k: int) -> dict[str, Any]:
+    """Search parameters of the vector field: cosine, HNSW's `ef` at least `k`."""
+    return {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
+
+
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
     entity = row.get("entity", row)
     score = float(row.get("distance", 0.0))
@@ -573,8 +578,7 @@ class MilvusStore:
         expr = self._scoped("")
         where = {"filter": expr} if expr else {}
         dense = self.client.search(self.name, data=list(vectors), anns_field="vector",
-                                   limit=k, output_fields=[], search_params={
-                                       "metric_type": "COSINE", "params": {"ef": max(64, k)}},
+                                   limit=k, output_fields=[], search_params=_dense_params(k),
                                    **where)
         terms = [self.analyzer.analyze(q) if self.analyzer else q for q in queries]
         asked = [n for n, t in enumerate(terms) if t.strip()]  # stopwords only: no match
@@ -610,8 +614,7 @@ class MilvusStore:
         if self.dimension is None:
             return []
         self.check_dimension(len(vector))
-        return self._search(vector, "vector", {"metric_type": "COSINE",
-                                               "params": {"ef": max(64, k)}}, k, expr, fields)
+        return self._search(vector, "vector", _dense_params(k), k, expr, fields)
 
     def _lexical(self, query: str, k: int, expr: str,
                  fields: list[str]) -> list[dict[str, Any]]:
