@@ -51,6 +51,8 @@ def check_window(step: int, window: int, names: tuple[str, str] = ("step", "wind
             f"{names[0]} ({step}) must not exceed {names[1]} ({window}), or passages between "
             "windows are never compared")
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+LLM_STRATEGIES = ("pointwise", "listwise", "tournament", "pairwise")
+"""The strategies that ask an LLM (and may have a pre-stage before them)."""
 
 Scalar = Union[str, int, float, bool]
 Condition = Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]

@@ -25,7 +25,14 @@ from langchain_core.language_models import BaseChatModel
 from ..core.errors import DatasetError, RankwiseError
 from ..core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 from ..core.settings import Settings
-from ..core.vocabulary import SEARCH_MODES, STRATEGIES, SearchMode, Strategy, choose
+from ..core.vocabulary import (
+    LLM_STRATEGIES,
+    SEARCH_MODES,
+    STRATEGIES,
+    SearchMode,
+    Strategy,
+    choose,
+)
 from .ingest import IngestProgress
 from .knowledge_base import KnowledgeBase
 from .rerank import Reranker
@@ -219,7 +226,7 @@ def evaluate(
                     report.results.append(_run(kb, dataset, search, reranker, depth, k,
                                                progress))
                 except RankwiseError as exc:
-                    pre = None if strategy in ("none", "cross_encoder") else kb.settings.rerank_pre
+                    pre = kb.settings.rerank_pre if strategy in LLM_STRATEGIES else None
                     report.failures[_name(search, strategy, pre)] = str(exc)
         report.seconds = time.perf_counter() - started
     return report

@@ -29,6 +29,7 @@ from ...core.errors import (
 )
 from ...core.settings import Settings
 from ...core.vocabulary import (
+    LLM_STRATEGIES,
     STRATEGIES,
     Hit,
     PreStage,
@@ -90,7 +91,7 @@ class Reranker:
         self.settings = settings or Settings()
         s = self.settings
         self.strategy: Strategy = choose(strategy or s.rerank_strategy, STRATEGIES, "strategy")
-        llm = self.strategy not in ("cross_encoder", "none")
+        llm = self.strategy in LLM_STRATEGIES
         # the configured pre-stage goes before LLM strategies; asking for one elsewhere is
         # a mistake
         self.pre: PreStage | None = (choose(pre, get_args(PreStage), "pre") if pre
@@ -196,13 +197,12 @@ class Reranker:
                       cross_score=judged.cross_scores.get(i), reason=judged.reasons.get(i))
             for rank, i in enumerate(order[:keep], start=1)
         ]
-        by_id = {i: hit.id for i, hit in enumerate(hits)}
         result = RerankResult(
             query=query, strategy=self.strategy, pre=self.pre, hits=ranked,
             order=[hits[i].id for i in order], retrieved=[hit.id for hit in hits],
-            scores={by_id[i]: s for i, s in judged.scores.items()},
-            cross_scores={by_id[i]: s for i, s in judged.cross_scores.items()},
-            wins={by_id[i]: n for i, n in judged.wins.items()},
+            scores={hits[i].id: s for i, s in judged.scores.items()},
+            cross_scores={hits[i].id: s for i, s in judged.cross_scores.items()},
+            wins={hits[i].id: n for i, n in judged.wins.items()},
             calls=judged.calls, reranked=error is None, error=error,
             seconds=time.perf_counter() - started, candidates=hits,
         )

@@ -1,6 +1,7 @@
 """Rerank strategies: which passages the judge sees together, and in what order the
 answers combine. Each is a function of the judge and the plan; adding a strategy is a
-new function here, its name in `STRATEGY_FUNCTIONS` and in the `Strategy` vocabulary.
+new function here, its name in `STRATEGY_FUNCTIONS` and in the vocabulary (`Strategy`,
+`LLM_STRATEGIES`).
 
 A strategy returns a permutation of `range(len(judge.hits))`, best first.
 """
