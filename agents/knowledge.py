@@ -30,15 +30,6 @@ if TYPE_CHECKING:
 SAVED_PREFIX = "crewai:"  # the source of texts CrewAI saves: this plus the text's digest
 
 
-def _absolute(hit: Hit) -> float:
-    """A score on CrewAI's 0-1 similarity scale: the cosine similarity (a hybrid hit's
-    dense leg; 0 when only BM25 found it)."""
-    if hit.scored_by == "cosine":
-        return hit.score
-    dense = hit.legs.get("dense")
-    return dense.score if dense else 0.0
-
-
 class KnowledgeBaseStorage(BaseKnowledgeStorage):
     """CrewAI knowledge storage over a rankwise `KnowledgeBase`.
 
@@ -68,7 +59,8 @@ class KnowledgeBaseStorage(BaseKnowledgeStorage):
         if self.reranker is not None:
             hits = list(self.reranker.rerank(text, hits, limit).hits)
         if self.use_score_threshold:
-            hits = [hit for hit in hits if _absolute(hit) >= score_threshold]
+            # CrewAI's 0-1 similarity scale: cosine; a hit only BM25 found has none
+            hits = [hit for hit in hits if (hit.cosine or 0.0) >= score_threshold]
         return [self._result(n, hit) for n, hit in enumerate(hits[:limit], start=1)]
 
     @staticmethod

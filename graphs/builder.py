@@ -92,10 +92,8 @@ def _absolute_score(passage: dict[str, Any]) -> float:
     """A passage's score on a scale that does not depend on the other candidates: a hybrid
     hit's fused score is relative to its pool, so its cosine similarity stands in (0 when
     only BM25 found it)."""
-    if passage.get("scored_by") != "fused":
-        return passage["score"]
-    dense = passage.get("legs", {}).get("dense")
-    return dense["score"] if dense else 0.0
+    hit = Hit.model_validate(passage)
+    return hit.score if hit.scored_by != "fused" else hit.cosine or 0.0
 
 
 class _Nodes:

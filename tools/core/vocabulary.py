@@ -101,6 +101,15 @@ class Hit(BaseModel):
         default_factory=dict,
         description="A fused hit's rank (1-based) and score in each search that found it.")
 
+    @property
+    def cosine(self) -> float | None:
+        """Its cosine similarity to the query, where a dense search found it: its own
+        score, or a fused hit's dense leg; None when only BM25 found it."""
+        if self.scored_by == "cosine":
+            return self.score
+        dense = self.legs.get("dense")
+        return dense.score if dense else None
+
     def to_document(self) -> Document:
         """A LangChain Document whose metadata carries id, source, score and chunk index."""
         return Document(
