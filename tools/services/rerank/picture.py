@@ -10,6 +10,9 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from ...core.display import short
+from ...core.vocabulary import Hit
+
 if TYPE_CHECKING:
     from .records import RerankResult
 
@@ -21,17 +24,14 @@ FONT = 'font-family="Helvetica, Arial, sans-serif"'
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _text(value: object, limit: int = 0) -> str:
-    """`value` as XML text: characters XML forbids removed, markup escaped, cut."""
-    text = " ".join(_NOT_XML.sub("", str(value)).split())
-    if limit and len(text) > limit:
-        text = text[:limit - 1] + "…"
-    return html.escape(text)
+def _text(value: object, limit: int = 1000) -> str:
+    """`value` as XML text on one line: characters XML forbids removed, markup escaped,
+    cut to `limit`."""
+    return html.escape(short(_NOT_XML.sub("", str(value)), limit))
 
 
-def _label(result: RerankResult, hit_id: str) -> str:
+def _label(hit: Hit | None, hit_id: str) -> str:
     """A candidate's name: its file's name and chunk, or its id."""
-    hit = next((h for h in result.candidates if h.id == hit_id), None)
     if hit is None:
         return hit_id[:12]
     name = PurePosixPath(hit.source.replace("\\", "/")).name or hit.source
@@ -54,6 +54,7 @@ def rerank_svg(result: RerankResult) -> str:
     order = result.order
     before = {hit_id: n for n, hit_id in enumerate(result.retrieved or order, start=1)}
     kept = len(result.hits)
+    candidates = {hit.id: hit for hit in result.candidates}
     reasons = [(hit.rank, hit.reason) for hit in result.hits if hit.reason]
     height = TOP + ROW * len(order) + 24 + 16 * len(reasons) + (16 if reasons else 0)
     y = lambda rank: TOP + ROW * (rank - 1) + ROW / 2  # noqa: E731
@@ -89,7 +90,7 @@ def rerank_svg(result: RerankResult) -> str:
             f'stroke-width="{2.2 if is_kept else 1}"/>'
             f'<circle cx="{LEFT_AXIS + 4}" cy="{y0}" r="3" fill="{colour}"/>'
             f'<circle cx="{RIGHT_AXIS - 4}" cy="{y1}" r="3" fill="{colour}"/></g>')
-        name = _text(_label(result, hit_id), 30)
+        name = _text(_label(candidates.get(hit_id), hit_id), 30)
         weight = ' font-weight="bold"' if is_kept else ""
         text_colour = "#111" if is_kept else "#777"
         judged = _judgement(result, hit_id)
