@@ -8,7 +8,6 @@ nothing on a re-run), every judged query is searched, and each configuration is 
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import statistics
@@ -22,6 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from ..core.aio import in_thread
 from ..core.errors import DatasetError, RankwiseError
 from ..core.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 from ..core.settings import Settings
@@ -232,11 +232,7 @@ def evaluate(
     return report
 
 
-async def aevaluate(dataset: Dataset, settings: Settings | None = None,
-                    **options: Any) -> EvaluationReport:
-    """`evaluate` from async code (a notebook's running loop, a service), on a worker
-    thread; the same options."""
-    return await asyncio.to_thread(evaluate, dataset, settings, **options)
+aevaluate = in_thread(evaluate)
 
 
 def _name(search: SearchMode, strategy: Strategy, pre: str | None = None) -> str:

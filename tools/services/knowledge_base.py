@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +15,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from ..adapters import models
+from ..core.aio import in_thread
 from ..core.calibration import DEFAULT_SHARES, MIN_CHUNKS, Calibration, pseudo_query
 from ..core.calibration import SAMPLE as CALIBRATION_SAMPLE
 from ..core.display import Hits
@@ -108,18 +108,7 @@ class KnowledgeBase:
             report.removed += self._prune(paths)
         return self._recalibrated(report)
 
-    async def aingest(
-        self,
-        paths: Sequence[str | os.PathLike],
-        *,
-        include: Sequence[str] = (),
-        exclude: Sequence[str] = (),
-        prune: bool = False,
-        progress: IngestProgress | None = None,
-    ) -> IngestReport:
-        """`ingest` from async code, on a worker thread."""
-        return await asyncio.to_thread(self.ingest, paths, include=include, exclude=exclude,
-                                       prune=prune, progress=progress)
+    aingest = in_thread(ingest)
 
     def add_documents(
         self, documents: Iterable[Document], progress: IngestProgress | None = None
@@ -206,12 +195,7 @@ class KnowledgeBase:
             return Hits(store.search(self.embedder.embed_query(query), k, expr))
         return Hits(self._hybrid(query, k, expr))
 
-    async def asearch(self, query: str, k: int = 5, filter: FilterSpec | None = None, *,
-                      mode: SearchMode | None = None, raw_filter: str | None = None) -> Hits:
-        """`search` from async code (a LangGraph async node, an MCP handler): it runs on a
-        worker thread, so the event loop keeps serving while Milvus answers."""
-        return await asyncio.to_thread(self.search, query, k, filter, mode=mode,
-                                       raw_filter=raw_filter)
+    asearch = in_thread(search)
 
     def _hybrid(self, query: str, k: int, expr: str) -> list[Hit]:
         """The BM25 search runs beside embedding the query and the dense search; the two
