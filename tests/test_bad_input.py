@@ -364,6 +364,9 @@ def test_an_unusable_threads_file_is_one_line(filled, cli, tmp_path, monkeypatch
     ("RANKWISE_EMBED_MODEL", "ollama:", "model name is empty"),
     ("RANKWISE_OLLAMA_HOST", "ftp://example.org", "not an http:// or https:// URL"),
     ("OLLAMA_HOST", "ftp://example.org", "not an http:// or https:// URL"),
+    ("RANKWISE_INGEST_ROOTS", "/srv/docs", "must be a JSON list of folders"),
+    ("RANKWISE_INGEST_ROOTS", '{"a": 1}', "must be a JSON list of folders"),
+    ("RANKWISE_RERANK_PRE", "bogus", "Input should be 'cross_encoder'"),
 ])
 def test_a_bad_setting_names_its_variable(filled, cli, monkeypatch, variable, value, words):
     filled.close()

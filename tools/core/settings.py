@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .analysis import lexical_languages
 from .vocabulary import (
@@ -142,7 +144,8 @@ class Settings(BaseSettings):
                               description="Candidates the pre-stage keeps.")
     rerank_batch_size: int = Field(
         32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
-    ingest_roots: list[str] = Field(
+    # NoDecode: the variable's JSON is read by `_json_list`, whose error is one clear line
+    ingest_roots: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Folders a served knowledge base may ingest from "
         "when a client asks (MCP --ingest-root, LangGraph Server's ingest graph); JSON list.")
     threads_db: str = Field(
@@ -188,6 +191,20 @@ class Settings(BaseSettings):
                 "starting with a letter or underscore"
             )
         return name
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            folders = json.loads(value)
+        except json.JSONDecodeError:
+            folders = None
+        if not isinstance(folders, list):
+            raise ValueError(f"must be a JSON list of folders, such as [\"/srv/docs\"], not "
+                             f"{value!r}")
+        return folders
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
