@@ -1,6 +1,7 @@
 """An ingest costs what it ingests, not what is stored: unchanged and new sources are told
-apart by primary-key lookups of their records, and only a changed source is read by
-`source` (a scan on Milvus Lite). Counted in store calls, never in seconds."""
+apart by primary-key lookups of their records, an unchanged source is not even split, and
+only a changed source is read by `source` (a scan on Milvus Lite). Counted in store calls
+and splits, never in seconds."""
 
 from __future__ import annotations
 
@@ -99,3 +100,79 @@ def test_a_run_stopped_before_its_records_leaves_nothing_twice(kb, monkeypatch):
     ids = [row["id"] for row in store.client.query(store.name, filter='id != ""',
                                                      output_fields=["id"])]
     assert len(ids) == len(set(ids)) == 20
+
+
+@pytest.fixture
+def splits(monkeypatch) -> list[str]:
+    """The names of the sources the chunker splits."""
+    from rankwise.tools.core.chunking import Chunker
+
+    split = Chunker.split
+    counted: list[str] = []
+
+    def counting(self, source):
+        counted.append(source.name)
+        return split(self, source)
+
+    monkeypatch.setattr(Chunker, "split", counting)
+    return counted
+
+
+def test_an_unchanged_reingest_splits_nothing(kb, splits):
+    kb.add_texts(*texts(0, 40))
+    assert len(splits) == 40
+    splits.clear()
+
+    report = kb.add_texts(*texts(0, 40))
+    edited = kb.add_texts(["Note 7 was edited."], [{"source": "note7.md"}])
+
+    assert (report.added, report.unchanged) == (0, 40) and splits == ["note7.md"]
+    assert (edited.added, edited.removed) == (1, 1)
+
+
+def test_other_chunking_settings_split_again(kb, splits):
+    kb.add_texts(*texts(0, 5))
+    splits.clear()
+    smaller = KnowledgeBase(kb.settings.updated(chunk_size=64, chunk_overlap=8))
+
+    report = smaller.add_texts(*texts(0, 5))
+
+    assert len(splits) == 5 and (report.added, report.unchanged) == (0, 5)
+    smaller.close()
+
+
+def test_records_without_fingerprints_learn_them_on_the_next_ingest(kb, ollama, splits):
+    kb.add_texts(*texts(0, 30))
+    records = kb.store.records
+    rows = records.client.query(records.name, filter='key != ""', output_fields=["*"])
+    records.client.upsert(records.name, [{**row, "digest": row["digest"][:32]} for row in rows])
+    splits.clear()
+    ollama.requests.clear()
+
+    first = kb.add_texts(*texts(0, 30))  # as an earlier rankwise recorded them
+    split_first = len(splits)
+    second = kb.add_texts(*texts(0, 30))
+
+    assert (first.added, first.unchanged, second.unchanged) == (0, 30, 30)
+    assert split_first == 30 and len(splits) == 30, "split once, then recognised unsplit"
+    assert ollama.count("/api/embed") == 0
+
+
+def test_a_tenants_ingest_looks_chunks_up_by_id_not_by_filter(settings, monkeypatch):
+    acme = KnowledgeBase(settings.updated(tenant="acme"))
+    globex = KnowledgeBase(settings.updated(tenant="globex"))
+    acme.add_texts(*texts(0, 20))
+    globex.add_texts(*texts(0, 20))  # the same texts: the tenant makes the ids differ
+    filters: list[str] = []
+    query = acme.store.client.query
+    monkeypatch.setattr(acme.store.client, "query", lambda collection, filter="", **kw: (
+        filters.append(filter), query(collection, filter=filter, **kw))[1])
+
+    again = acme.add_texts(*texts(0, 25))
+    theirs = globex.search("topic 3", 1)[0].id
+
+    assert (again.added, again.unchanged) == (5, 20)
+    assert not [f for f in filters if "id in" in f], "Milvus Lite reads every row for those"
+    assert acme.get_by_ids([theirs]) == [], "another tenant's chunk is not found by its id"
+    acme.close()
+    globex.close()

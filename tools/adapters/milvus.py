@@ -503,14 +503,23 @@ class MilvusStore:
         if self.recorded:
             self.records.put(records)
 
+    def _by_ids(self, ids: Sequence[str], fields: list[str]) -> list[dict[str, Any]]:
+        """The rows (of this tenant) with these ids, in batches of lookups by primary key.
+        The tenant is checked here, not in a filter: Milvus Lite reads every row for a
+        filter that is more than a list of ids."""
+        if self.dimension is None:
+            return []
+        fields = [*fields, "tenant"] if self.tenant is not None else fields
+        rows = [row for start in range(0, len(ids), QUERY_BATCH)
+                for row in self.client.get(self.name, ids=list(ids[start:start + QUERY_BATCH]),
+                                           output_fields=fields)]
+        return rows if self.tenant is None else [
+            row for row in rows if row["tenant"] == self.tenant]
+
     @boundary("reading stored chunk ids")
     def existing(self, ids: Sequence[str]) -> set[str]:
-        """Those of `ids` stored (of this tenant): a lookup by primary key."""
-        found: set[str] = set()
-        for start in range(0, len(ids), QUERY_BATCH):
-            batch = ", ".join(map(literal, ids[start:start + QUERY_BATCH]))
-            found.update(row["id"] for row in self._query(f"id in [{batch}]", ["id"]))
-        return found
+        """Those of `ids` stored (of this tenant)."""
+        return {row["id"] for row in self._by_ids(ids, ["id"])}
 
     @boundary("reading stored chunk ids")
     def ids_by_source(self, sources: Sequence[str]) -> dict[str, set[str]]:
@@ -525,13 +534,7 @@ class MilvusStore:
     @boundary("reading chunks")
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """The chunks with these ids, in the order asked (unknown ids are left out)."""
-        if self.dimension is None or not ids:
-            return []
-        if self.tenant is None:
-            rows = self.client.get(self.name, ids=list(ids), output_fields=OUTPUT_FIELDS)
-        else:  # only this tenant's chunks, whatever ids are asked for
-            rows = list(self._query(f"id in [{', '.join(map(literal, ids))}]", OUTPUT_FIELDS))
-        by_id = {row["id"]: _hit(row) for row in rows}
+        by_id = {row["id"]: _hit(row) for row in self._by_ids(ids, OUTPUT_FIELDS)}
         return [by_id[i] for i in ids if i in by_id]
 
     @boundary("listing sources")
@@ -592,6 +595,12 @@ class MilvusStore:
         return [[row["id"] for row in rows] for rows in dense], lexical
 
     @boundary("counting chunks")
+    @boundary("reading the collection")
+    def is_empty(self) -> bool:
+        """Whether no chunk (of this tenant) is stored: one row asked for, none counted."""
+        return self.dimension is None or not self.client.query(
+            self.name, filter=self._scoped('id != ""'), output_fields=["id"], limit=1)
+
     def count(self) -> int:
         if self.dimension is None:
             return 0

@@ -6,7 +6,9 @@ help), so diffing each group of sources against the collection made ingest quadr
 the collection's size. A small side collection (`<name>__sources`) holds, per source, the
 count and a digest of its chunk ids, looked up by primary key: an unchanged source is
 recognised without reading a row of the collection, a new one without a scan; only a
-changed source is looked up by `source`. A record is written only once its source's
+changed source is looked up by `source`. Its `digest` field holds the ids' digest and,
+after it, the content's fingerprint (records written before fingerprints have none: their
+sources are chunked once more, and recorded whole). A record is written only once its source's
 chunks are stored and its stale ones deleted, so a crash leaves an old record, which
 makes the next run look the source up again: slower, never wrong.
 """
@@ -24,6 +26,7 @@ from ..core.filters import literal
 from ..core.records import SourceRecord, record_of
 
 QUERY_BATCH = 1000
+DIGEST = 32  # characters of the ids' digest; the content's fingerprint follows them
 QUERY_WINDOW = 16384  # Milvus caps offset + limit of one query
 SUFFIX = "__sources"
 RECORDED_PROPERTY = "rankwise.records"  # on the main collection: every source is recorded
@@ -84,14 +87,16 @@ class SourceRecords:
             return {}
         keys = {self.key(source): source for source in sources}
         rows = self.client.get(self.name, ids=list(keys), output_fields=["count", "digest"])
-        return {keys[row["key"]]: SourceRecord(int(row["count"]), row["digest"])
+        return {keys[row["key"]]: SourceRecord(int(row["count"]), row["digest"][:DIGEST],
+                                               row["digest"][DIGEST:])
                 for row in rows}
 
     def put(self, records: dict[str, SourceRecord]) -> None:
         if records:
             self.client.upsert(self.name, [
                 {"key": self.key(source), "source": source, "tenant": self.tenant or "",
-                 "count": record.count, "digest": record.digest, "vector": [0.0, 0.0]}
+                 "count": record.count, "digest": record.digest + record.content,
+                 "vector": [0.0, 0.0]}
                 for source, record in records.items()])
 
     def forget(self, sources: Sequence[str]) -> None:

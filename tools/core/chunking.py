@@ -9,6 +9,7 @@ at 。！？； and English at . ! ? ;), clauses, words and, last, characters.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .documents import MAX_TEXT_BYTES, Source
+
+CHUNKING_REVISION = 1
+"""Bumped whenever a change to this module cuts some text into other chunks: sources
+recorded under another revision are split again (and only their changed chunks embedded)."""
 
 TokenCounter = Callable[[str], int]
 """How many tokens the embedding model makes of a text (special tokens not counted)."""
@@ -148,7 +153,7 @@ class Chunker:
 
     def __init__(self, size: int, overlap: int, count: TokenCounter = estimate_tokens,
                  namespace: str = "") -> None:
-        self.size, self.count, self.namespace = size, count, namespace
+        self.size, self.overlap, self.count, self.namespace = size, overlap, count, namespace
 
         def splitter(separators: list[str]) -> RecursiveCharacterTextSplitter:
             return RecursiveCharacterTextSplitter(
@@ -158,6 +163,20 @@ class Chunker:
 
         self._default = splitter(_TAIL)
         self._by_kind = {kind: splitter(separators) for kind, separators in _SEPARATORS.items()}
+
+    def fingerprint(self, source: Source) -> str:
+        """A digest of everything `split` reads: the source's name, kind, texts and metadata,
+        and this chunker's settings and revision. Equal fingerprints give equal chunks, so
+        an unchanged source need not be split again."""
+        digest = hashlib.sha256(json.dumps(
+            [CHUNKING_REVISION, self.size, self.overlap, self.namespace,
+             f"{self.count.__module__}.{self.count.__qualname__}", source.name, source.kind]
+        ).encode())
+        for document in source.documents:
+            text = document.page_content.encode("utf-8", "surrogatepass")
+            digest.update(b"%d:%s" % (len(text), text))
+            digest.update(json.dumps(document.metadata, sort_keys=True, default=str).encode())
+        return digest.hexdigest()[:32]
 
     def split(self, source: Source) -> list[Chunk]:
         """The source's chunks: no chunk is only headings (its headings go with the next),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
 
 _GROUP_SOURCES = 256
-_GROUP_CHUNKS = 256  # small groups: the server never waits for a whole group to be chunked
+_GROUP_CHARS = 256 * 1024  # small groups: the server never waits long for one to be split
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
 # them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
 # an ingest of any size within a few hundred MB and leaves the final flush (which makes
@@ -271,24 +271,37 @@ def ingest_sources(
     chunker = Chunker(embedder.chunk_tokens(settings.chunk_size, CONTEXT_TOKENS + 2),
                       settings.chunk_overlap, embedder.count_tokens, settings.tenant or "")
     pipeline = _Pipeline(store, embedder, settings, told)
-    group: list[tuple[str, list[Chunk]]] = []
+    group: list[Source] = []
 
     # Sources are distinct within a run, so a store empty at the start has nothing to diff.
-    was_empty = new_store or store.result().count() == 0
+    was_empty = new_store or store.result().is_empty()
 
     def flush_group() -> None:
         """Diff a group of sources against what is stored, in lookups by primary key: an
-        unchanged source matches its record; a new one has none (its chunk ids are
-        checked, in case a stopped run stored some); only a changed one is read by
-        source."""
-        records = {} if was_empty else store.result().source_records([n for n, _ in group])
-        now = {name: record_of(c.id for c in chunks) for name, chunks in group}
-        changed = [name for name, _ in group if name in records and records[name] != now[name]]
+        unchanged source matches its record's fingerprint and is not even split; a new
+        one has no record (its chunk ids are checked, in case a stopped run stored some);
+        only a changed one is read by source."""
+        records = {} if was_empty else store.result().source_records([s.name for s in group])
+        split: list[tuple[str, list[Chunk], SourceRecord]] = []
+        for source in group:
+            fingerprint = chunker.fingerprint(source)
+            record = records.get(source.name)
+            if record is not None and record.content == fingerprint:
+                report.unchanged += record.count
+                told.advance(sources=1, chunks=record.count)
+                continue
+            chunks = chunker.split(source)
+            split.append((source.name, chunks, record_of((c.id for c in chunks), fingerprint)))
+        group.clear()
+        changed = [name for name, _, now in split
+                   if name in records and not records[name].same_chunks(now)]
         stored = store.result().ids_by_source(changed) if changed else {}
-        fresh = [c.id for name, chunks in group if name not in records for c in chunks]
+        fresh = [c.id for name, chunks, _ in split if name not in records for c in chunks]
         existing = store.result().existing(fresh) if fresh and not was_empty else set()
-        for name, chunks in group:
-            if records.get(name) == now[name]:
+        fingerprinted: dict[str, SourceRecord] = {}
+        for name, chunks, now in split:
+            if name in records and records[name].same_chunks(now):
+                fingerprinted[name] = now  # its chunks are stored: the record learns more
                 report.unchanged += len(chunks)
                 told.advance(sources=1, chunks=len(chunks))
                 continue
@@ -300,10 +313,12 @@ def ingest_sources(
             report.unchanged += len(chunks) - len(new)
             report.removed += len(stale)
             told.advance(sources=1, chunks=len(chunks) - len(new))
-            pipeline.add(name, new, stale, now[name])
-        group.clear()
+            pipeline.add(name, new, stale, now)
+        if fingerprinted:
+            store.result().record_sources(fingerprinted)
 
     try:
+        group_chars = 0
         for item in items:
             if not isinstance(item, str) and (problem := storable_problem(item)):
                 item = f"{item.name}: {problem}"
@@ -312,9 +327,11 @@ def ingest_sources(
                 told.advance(sources=1)
                 continue
             report.sources += 1
-            group.append((item.name, chunker.split(item)))
-            if len(group) >= _GROUP_SOURCES or sum(len(c) for _, c in group) >= _GROUP_CHUNKS:
+            group.append(item)
+            group_chars += sum(len(d.page_content) for d in item.documents)
+            if len(group) >= _GROUP_SOURCES or group_chars >= _GROUP_CHARS:
                 flush_group()
+                group_chars = 0
         if group:
             flush_group()
         pipeline.finish()
