@@ -8,6 +8,10 @@ rows as rankwise's ingest does: what the embedded store costs by itself. The emb
 server runs in its own process.
 
     python bench/memory.py [--chunks 50000] [--dim 768]
+    python bench/memory.py --one-file 50     # one 50 MB text file, ingested twice
+
+With `--one-file MB`, one text file of that size (passages in paragraphs) is ingested at the
+default settings, then again unchanged: the time and peak memory of each run.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ import tempfile
 from pathlib import Path
 
 from _support import corpus, ollama_server
+from rankwise.tools import Settings
 from rankwise.tools.core.chunking import estimate_tokens
 
 INGEST = """
 import json, resource, sys
 from rankwise.tools import KnowledgeBase, Settings
 settings = Settings(ollama_host=sys.argv[1], milvus_uri=sys.argv[2],
-                    chunk_size=int(sys.argv[4]), chunk_overlap=0)
+                    chunk_size=int(sys.argv[4]), chunk_overlap=int(sys.argv[5]))
 report = KnowledgeBase(settings).ingest([sys.argv[3]])
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"chunks": report.added, "seconds": report.seconds, "peak_mb": peak_mb}))
+print(json.dumps({"chunks": report.added + report.unchanged, "seconds": report.seconds,
+                  "peak_mb": peak_mb}))
 """
 
 STORE_ALONE = """
@@ -65,6 +71,29 @@ def write_corpus(root: Path, chunks: int, per_file: int = 100) -> int:
     return max(sizes)
 
 
+def write_one_file(path: Path, megabytes: float) -> None:
+    passages = [row["text"] for row in corpus()]
+    with path.open("w", encoding="utf-8") as out:
+        n = 0
+        while out.tell() < megabytes * 1e6:
+            out.write(f"{n}: {passages[n % len(passages)]}\n\n")
+            n += 1
+
+
+def one_file(megabytes: float, dim: int) -> None:
+    with ollama_server("--dim", str(dim)) as url, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "big.txt")
+        write_one_file(path, megabytes)
+        defaults = Settings()
+        sizes = str(defaults.chunk_size), str(defaults.chunk_overlap)
+        first = run(INGEST, url, str(Path(tmp, "kb.db")), str(path), *sizes)
+        again = run(INGEST, url, str(Path(tmp, "kb.db")), str(path), *sizes)
+    print(f"one {megabytes:g} MB file, {first['chunks']} chunks ({dim}-d): first ingest "
+          f"{first['seconds']:.1f} s, peak {first['peak_mb']:.0f} MB; unchanged re-ingest "
+          f"{again['seconds']:.1f} s ({again['seconds'] / first['seconds']:.3f}x), peak "
+          f"{again['peak_mb']:.0f} MB")
+
+
 def run(script: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", script, *args],
                          capture_output=True, text=True, check=True)
@@ -76,14 +105,19 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=50_000)
     parser.add_argument("--dim", type=int, default=768, help="embedding dimension")
+    parser.add_argument("--one-file", type=float, metavar="MB",
+                        help="one text file of this size instead, ingested twice")
     options = parser.parse_args()
+    if options.one_file:
+        one_file(options.one_file, options.dim)
+        return
     with ollama_server("--dim", str(options.dim)) as url, tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp, "files")
         files.mkdir()
         chunk_size = write_corpus(files, options.chunks)
         anchor = run(STORE_ALONE, url, str(Path(tmp, "anchor.db")), str(options.chunks),
                      str(options.dim))
-        measured = run(INGEST, url, str(Path(tmp, "kb.db")), str(files), str(chunk_size))
+        measured = run(INGEST, url, str(Path(tmp, "kb.db")), str(files), str(chunk_size), "0")
     print(f"peak memory, ingest of {measured['chunks']} chunks ({options.dim}-d) from "
           f"{options.chunks // 100} files in {measured['seconds']:.0f} s: "
           f"{measured['peak_mb']:.0f} MB (goal < 1024 MB)")

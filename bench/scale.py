@@ -4,20 +4,34 @@ unchanged re-ingest, and peak memory, from a small collection to a large one.
 Vectors come from an in-process `DeterministicFakeEmbedding` (384-d), so the embedding
 server costs nothing and what is measured is rankwise and Milvus. Texts are
 trec-dl19-subset passages made unique. The anchor is plain pymilvus inserting the same
-rows (batches of 10,000, then flush), measured in the same run: rankwise's throughput at
-each step is printed as a ratio of its own first step and of the anchor's.
+rows into the same kind of collection (HNSW and a BM25 function, default parameters),
+in batches of 10,000 with a flush after each, measured in the same run: rankwise's
+throughput at each step is printed as a ratio of its own first step and of the anchor's.
+
+With `--server`, both talk to milvus-lite's Milvus-protocol server in its own process (the
+path users outgrow one process by), and its peak memory is printed beside rankwise's.
+Peak memory is the kernel's high-water mark (VmHWM) of each process.
 
     python bench/scale.py --quick            # 3k -> 10k -> 30k chunks, a few minutes
     python bench/scale.py                    # 10k -> 30k -> 100k -> 300k (Milvus Lite)
+    python bench/scale.py --server --steps 10000 100000 300000
+    python bench/scale.py --plot docs/scale.png
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
 from pathlib import Path
 
 from _support import corpus, percentile
@@ -25,6 +39,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from rankwise.tools import KnowledgeBase, Settings
 
 BATCH = 10_000
+MODES = ("dense", "lexical", "hybrid")
 
 
 def texts(total: int) -> list[str]:
@@ -32,8 +47,12 @@ def texts(total: int) -> list[str]:
     return [f"{passages[n % len(passages)]} (copy {n // len(passages)})" for n in range(total)]
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_mb(pid: int | str = "self") -> float:
+    """The process's resident-memory high-water mark, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def search_times(kb: KnowledgeBase, queries: list[str], mode: str) -> tuple[float, float]:
@@ -45,17 +64,46 @@ def search_times(kb: KnowledgeBase, queries: list[str], mode: str) -> tuple[floa
     return statistics.median(times) * 1000, percentile(times, 0.95) * 1000
 
 
-def anchor(rows: list[str], steps: list[int], path: str) -> list[float]:
-    """Plain pymilvus: rows per second for each step, same batches and flushes."""
-    from pymilvus import DataType, MilvusClient
+@contextmanager
+def milvus(tmp: str, name: str, server: bool) -> Iterator[tuple[str, int | None]]:
+    """A Milvus Lite file, or milvus-lite's server on its own data directory (and its pid)."""
+    if not server:
+        yield str(Path(tmp, f"{name}.db")), None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(Path(tmp, name)),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait()
 
-    client = MilvusClient(path)
+
+def anchor(rows: list[str], steps: list[int], uri: str) -> list[float]:
+    """Plain pymilvus: rows per second for each step, same batches, a flush after each."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    client = MilvusClient(uri)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=384)
-    schema.add_field("text", DataType.VARCHAR, max_length=65535)
+    schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
     index = client.prepare_index_params()
     index.add_index("vector", index_type="HNSW", metric_type="COSINE")
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     client.create_collection("anchor", schema=schema, index_params=index)
     embedder = DeterministicFakeEmbedding(size=384)
     rates, done = [], 0
@@ -69,8 +117,91 @@ def anchor(rows: list[str], steps: list[int], path: str) -> list[float]:
             client.flush("anchor")
         rates.append((step - done) / (time.perf_counter() - started))
         done = step
+    client.drop_collection("anchor")
     client.close()
     return rates
+
+
+def ingest(kb: KnowledgeBase, rows: list[str], start: int, stop: int) -> float:
+    """Seconds to add rows[start:stop] in batches, each row its own source."""
+    started = time.perf_counter()
+    for first in range(start, stop, BATCH):
+        batch = rows[first:min(stop, first + BATCH)]
+        kb.add_texts(batch, [{"source": f"doc{first + n}"} for n in range(len(batch))])
+    return time.perf_counter() - started
+
+
+def measure(steps: list[int], server: bool) -> dict:
+    rows = texts(steps[-1])
+    queries = [row["text"][:60] for row in corpus(40)]
+    results: dict = {"steps": [], "server": server}
+    with tempfile.TemporaryDirectory() as tmp:
+        with milvus(tmp, "anchor", server) as (uri, _), \
+                ProcessPoolExecutor(1, mp_context=get_context("fork")) as apart:
+            # in a process of its own: its memory is not counted as rankwise's
+            anchor_rates = apart.submit(anchor, rows, steps, uri).result()
+        with milvus(tmp, "scale", server) as (uri, server_pid):
+            settings = Settings(milvus_uri=uri, collection="scale",
+                                lexical_weight=0.3)  # no calibration: measure ingest alone
+            kb = KnowledgeBase(settings, embeddings=DeterministicFakeEmbedding(size=384))
+            done, first_rate = 0, None
+            print(f"{'chunks':>8} {'chunks/s':>9} {'x first':>8} {'x anchor':>9} "
+                  + " ".join(f"{mode + ' p50/p95':>15}" for mode in MODES)
+                  + f" {'peak MB':>8}" + (f" {'server MB':>9}" if server else ""), flush=True)
+            for step, anchor_rate in zip(steps, anchor_rates):
+                rate = (step - done) / ingest(kb, rows, done, step)
+                first_rate = first_rate or rate
+                done = step
+                time.sleep(10 + step / 5_000)  # let Milvus finish indexing in the background
+                cells = {mode: search_times(kb, queries, mode) for mode in MODES}
+                row = {"chunks": step, "rate": rate, "x_first": rate / first_rate,
+                       "x_anchor": rate / anchor_rate, "peak_mb": peak_mb(),
+                       "server_mb": peak_mb(server_pid) if server_pid else None,
+                       **{f"{mode}_p50": cells[mode][0] for mode in MODES},
+                       **{f"{mode}_p95": cells[mode][1] for mode in MODES}}
+                results["steps"].append(row)
+                print(f"{step:>8} {rate:>9.0f} {row['x_first']:>8.2f} {row['x_anchor']:>9.2f} "
+                      + " ".join(f"{cells[m][0]:>7.1f}/{cells[m][1]:<7.1f}" for m in MODES)
+                      + f" {row['peak_mb']:>8.0f}"
+                      + (f" {row['server_mb']:>9.0f}" if server else ""), flush=True)
+            again = ingest(kb, rows, 0, done)
+            first_time = sum((b["chunks"] - a) / b["rate"] for a, b in zip(
+                [0, *steps], results["steps"]))
+            results["reingest"] = {"seconds": again, "x_first": again / first_time}
+            print(f"unchanged re-ingest of {done} chunks: {again:.1f} s "
+                  f"({again / first_time:.3f}x the first ingest's {first_time:.0f} s)")
+            kb.close()
+    return results
+
+
+def plot(runs: list[dict], path: str) -> None:
+    """Ingest throughput (x first step) and search p50 per mode against the collection size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for run in runs:
+        where = "server" if run["server"] else "Milvus Lite"
+        chunks = [row["chunks"] for row in run["steps"]]
+        left.plot(chunks, [row["x_first"] for row in run["steps"]], marker="o",
+                  label=f"rankwise, {where}")
+        left.plot(chunks, [row["x_anchor"] for row in run["steps"]], marker="x",
+                  linestyle=":", label=f"rankwise / plain pymilvus, {where}")
+        for mode in MODES:
+            right.plot(chunks, [row[f"{mode}_p50"] for row in run["steps"]], marker="o",
+                       linestyle="-" if not run["server"] else "--", label=f"{mode}, {where}")
+    left.axhline(0.8, color="grey", linewidth=0.8, linestyle="--")
+    left.set(xscale="log", xlabel="chunks in the collection", ylim=(0, 1.4),
+             ylabel="ingest throughput (x first step)", title="Ingest")
+    right.set(xscale="log", yscale="log", xlabel="chunks in the collection",
+              ylabel="search p50 (ms)", title="Search, top 10")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -78,41 +209,23 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3k, 10k and 30k chunks")
     parser.add_argument("--steps", type=int, nargs="+")
+    parser.add_argument("--server", action="store_true",
+                        help="milvus-lite's server in its own process, not a Lite file")
+    parser.add_argument("--save", help="append this run's figures to a JSON file")
+    parser.add_argument("--plot", help="draw the runs saved in --save to this image")
     options = parser.parse_args()
+    if options.plot and options.save and not options.steps and not options.quick:
+        plot(json.loads(Path(options.save).read_text()), options.plot)
+        return
     steps = options.steps or ([3_000, 10_000, 30_000] if options.quick
                               else [10_000, 30_000, 100_000, 300_000])
-    rows = texts(steps[-1])
-    queries = [row["text"][:60] for row in corpus(40)]
-    with tempfile.TemporaryDirectory() as tmp:
-        anchor_rates = anchor(rows, steps, str(Path(tmp, "anchor.db")))
-        settings = Settings(milvus_uri=str(Path(tmp, "scale.db")), collection="scale",
-                            lexical_weight=0.3)  # no calibration: measure ingest alone
-        kb = KnowledgeBase(settings, embeddings=DeterministicFakeEmbedding(size=384))
-        done, first_rate = 0, None
-        print(f"{'chunks':>8} {'chunks/s':>9} {'x first':>8} {'x anchor':>9} "
-              f"{'dense p50/p95':>14} {'lexical p50/p95':>16} {'hybrid p50/p95':>15} "
-              f"{'peak MB':>8}")
-        for step, anchor_rate in zip(steps, anchor_rates):
-            started = time.perf_counter()
-            for start in range(done, step, BATCH):
-                batch = rows[start:min(step, start + BATCH)]
-                kb.add_texts(batch, [{"source": f"doc{start + n}"} for n in range(len(batch))])
-            rate = (step - done) / (time.perf_counter() - started)
-            first_rate = first_rate or rate
-            done = step
-            time.sleep(10)  # let HNSW finish building in the background before searching
-            cells = [search_times(kb, queries, mode) for mode in ("dense", "lexical", "hybrid")]
-            print(f"{step:>8} {rate:>9.0f} {rate / first_rate:>8.2f} {rate / anchor_rate:>9.2f} "
-                  + " ".join(f"{p50:>7.1f}/{p95:<7.1f}" for p50, p95 in cells)
-                  + f" {peak_mb():>8.0f}")
-        started = time.perf_counter()
-        for start in range(0, done, BATCH):
-            batch = rows[start:min(done, start + BATCH)]
-            kb.add_texts(batch, [{"source": f"doc{start + n}"} for n in range(len(batch))])
-        again = time.perf_counter() - started
-        print(f"unchanged re-ingest of {done} chunks: {again:.1f} s "
-              f"({again / (done / first_rate):.3f}x the first ingest's time at its rate)")
-        kb.close()
+    results = measure(steps, options.server)
+    if options.save:
+        saved = Path(options.save)
+        runs = json.loads(saved.read_text()) if saved.exists() else []
+        saved.write_text(json.dumps([*runs, results], indent=1))
+        if options.plot:
+            plot([*runs, results], options.plot)
 
 
 if __name__ == "__main__":
