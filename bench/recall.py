@@ -70,7 +70,7 @@ def main() -> None:
         ours = _dense_params(K)
         score, seconds = recall(ours)
         print(f"  rankwise's parameters {ours['params']}: {score:.4f} ({seconds * 1000:.1f} ms)")
-        for ef in (10, 16, 32, 128):
+        for ef in (16, 32, 64, 256):
             score, seconds = recall({**ours, "params": {"ef": ef}})
             print(f"  ef {ef:>3}: {score:.4f} ({seconds * 1000:.1f} ms)")
         store.close()

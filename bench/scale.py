@@ -89,10 +89,11 @@ def milvus(tmp: str, name: str, server: bool) -> Iterator[tuple[str, int | None]
         process.wait()
 
 
-def anchor(rows: list[str], steps: list[int], uri: str) -> list[float]:
+def anchor(steps: list[int], uri: str) -> list[float]:
     """Plain pymilvus: rows per second for each step, same batches, a flush after each."""
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
+    rows = texts(steps[-1])
     client = MilvusClient(uri)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
@@ -137,9 +138,9 @@ def measure(steps: list[int], server: bool) -> dict:
     results: dict = {"steps": [], "server": server}
     with tempfile.TemporaryDirectory() as tmp:
         with milvus(tmp, "anchor", server) as (uri, _), \
-                ProcessPoolExecutor(1, mp_context=get_context("fork")) as apart:
-            # in a process of its own: its memory is not counted as rankwise's
-            anchor_rates = apart.submit(anchor, rows, steps, uri).result()
+                ProcessPoolExecutor(1, mp_context=get_context("spawn")) as apart:
+            # in a fresh process of its own: its memory and threads are not rankwise's
+            anchor_rates = apart.submit(anchor, steps, uri).result()
         with milvus(tmp, "scale", server) as (uri, server_pid):
             settings = Settings(milvus_uri=uri, collection="scale",
                                 lexical_weight=0.3)  # no calibration: measure ingest alone

@@ -174,8 +174,11 @@ def _database_exists(uri: str, token: str, database: str) -> bool:
 
 
 def _dense_params(k: int) -> dict[str, Any]:
-    """Search parameters of the vector field: cosine, HNSW's `ef` at least `k`."""
-    return {"metric_type": "COSINE", "params": {"ef": max(64, k)}}
+    """Search parameters of the vector field: cosine, HNSW's `ef` at least `k`. With 60,000
+    real vectors (bench/recall.py), `ef` 64 found 0.979 of the exact top 10 and 128 found
+    0.989, in the same time: Milvus Lite's search time goes to checking rows, not to the
+    graph."""
+    return {"metric_type": "COSINE", "params": {"ef": max(128, k)}}
 
 
 def _hit(row: dict[str, Any], scored_by: ScoreKind = "cosine") -> Hit:
@@ -595,12 +598,6 @@ class MilvusStore:
         return [[row["id"] for row in rows] for rows in dense], lexical
 
     @boundary("counting chunks")
-    @boundary("reading the collection")
-    def is_empty(self) -> bool:
-        """Whether no chunk (of this tenant) is stored: one row asked for, none counted."""
-        return self.dimension is None or not self.client.query(
-            self.name, filter=self._scoped('id != ""'), output_fields=["id"], limit=1)
-
     def count(self) -> int:
         if self.dimension is None:
             return 0

@@ -273,8 +273,8 @@ def ingest_sources(
     pipeline = _Pipeline(store, embedder, settings, told)
     group: list[Source] = []
 
-    # Sources are distinct within a run, so a store empty at the start has nothing to diff.
-    was_empty = new_store or store.result().is_empty()
+    # Sources are distinct within a run, so a new store has nothing to diff.
+    was_empty = new_store
 
     def flush_group() -> None:
         """Diff a group of sources against what is stored, in lookups by primary key: an
