@@ -176,3 +176,19 @@ def test_a_tenants_ingest_looks_chunks_up_by_id_not_by_filter(settings, monkeypa
     assert acme.get_by_ids([theirs]) == [], "another tenant's chunk is not found by its id"
     acme.close()
     globex.close()
+
+
+def test_an_ingest_into_a_filled_collection_queries_no_rows_of_it(kb, monkeypatch):
+    kb.add_texts(*texts(0, 50))
+    store = kb.store
+    queried: list[str] = []
+    query = store.client.query
+    monkeypatch.setattr(store.client, "query", lambda collection, filter="", **kw: (
+        queried.append(collection) if "count(*)" not in kw.get("output_fields", []) else None,
+        query(collection, filter=filter, **kw))[1])
+
+    unchanged = kb.add_texts(*texts(0, 50))
+    new = kb.add_texts(*texts(50, 10))  # then counted, to know whether to recalibrate
+
+    assert (unchanged.unchanged, new.added) == (50, 10)
+    assert store.name not in queried, "any query but by primary key reads every row on Lite"
