@@ -163,3 +163,23 @@ def test_headings_reach_the_model_and_the_llm_marked_apart(kb, ollama, tmp_path)
     assert 'headings="Operations guide &gt; Backups &gt; Restoring"' in tool_text
     assert kb.search("Operations guide Keys rotate", k=1, mode="lexical")[0].text.endswith(
         "Ok."), "BM25 reads the headings too"
+
+
+def test_another_tokenizer_file_splits_the_source_again(settings, ollama, tmp_path):
+    def trained(vocabulary: int) -> str:
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.train_from_iterator([LONG], trainers.WordPieceTrainer(
+            vocab_size=vocabulary, special_tokens=["[UNK]"]))
+        path = tmp_path / f"tokenizer-{vocabulary}.json"
+        tokenizer.save(str(path))
+        return str(path)
+
+    options = {"chunk_size": 100, "chunk_overlap": 10, "embed_context": 128,
+               "document_prefix": ""}
+    KnowledgeBase(settings, embed_tokenizer=trained(60), **options).add_texts(
+        [LONG], [{"source": "long.md"}])
+    again = KnowledgeBase(settings, embed_tokenizer=trained(400), **options).add_texts(
+        [LONG], [{"source": "long.md"}])
+
+    assert again.added > 0 and again.removed > 0, "other counts cut other chunks"

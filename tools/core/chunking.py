@@ -152,8 +152,11 @@ class Chunker:
     neighbours sharing up to `overlap` tokens."""
 
     def __init__(self, size: int, overlap: int, count: TokenCounter = estimate_tokens,
-                 namespace: str = "") -> None:
+                 namespace: str = "", counter: str = "estimate") -> None:
+        """`counter` names what `count` counts with (a tokenizer file, or `estimate`), so
+        that fingerprints change with it."""
         self.size, self.overlap, self.count, self.namespace = size, overlap, count, namespace
+        self.counter = counter
 
         def splitter(separators: list[str]) -> RecursiveCharacterTextSplitter:
             return RecursiveCharacterTextSplitter(
@@ -170,7 +173,7 @@ class Chunker:
         an unchanged source need not be split again."""
         digest = hashlib.sha256(json.dumps(
             [CHUNKING_REVISION, self.size, self.overlap, self.namespace,
-             f"{self.count.__module__}.{self.count.__qualname__}", source.name, source.kind]
+             self.counter, source.name, source.kind]
         ).encode())
         for document in source.documents:
             text = document.page_content.encode("utf-8", "surrogatepass")

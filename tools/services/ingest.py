@@ -264,24 +264,23 @@ def ingest_sources(
     """Bring the store in line with `items`: a `Source` to ingest, or a skip message.
 
     `store` may still be opening; `new_store` says it holds nothing yet (a Milvus Lite file
-    not created), so embedding starts without waiting for it."""
+    not created), so embedding starts without waiting for it and nothing is diffed
+    (sources are distinct within a run)."""
     started = time.perf_counter()
     report = IngestReport()
     told: IngestProgress = progress or _NoProgress()
     chunker = Chunker(embedder.chunk_tokens(settings.chunk_size, CONTEXT_TOKENS + 2),
-                      settings.chunk_overlap, embedder.count_tokens, settings.tenant or "")
+                      settings.chunk_overlap, embedder.count_tokens, settings.tenant or "",
+                      settings.embed_tokenizer or "estimate")
     pipeline = _Pipeline(store, embedder, settings, told)
     group: list[Source] = []
-
-    # Sources are distinct within a run, so a new store has nothing to diff.
-    was_empty = new_store
 
     def flush_group() -> None:
         """Diff a group of sources against what is stored, in lookups by primary key: an
         unchanged source matches its record's fingerprint and is not even split; a new
         one has no record (its chunk ids are checked, in case a stopped run stored some);
         only a changed one is read by source."""
-        records = {} if was_empty else store.result().source_records([s.name for s in group])
+        records = {} if new_store else store.result().source_records([s.name for s in group])
         split: list[tuple[str, list[Chunk], SourceRecord]] = []
         for source in group:
             fingerprint = chunker.fingerprint(source)
@@ -297,7 +296,7 @@ def ingest_sources(
                    if name in records and not records[name].same_chunks(now)]
         stored = store.result().ids_by_source(changed) if changed else {}
         fresh = [c.id for name, chunks, _ in split if name not in records for c in chunks]
-        existing = store.result().existing(fresh) if fresh and not was_empty else set()
+        existing = store.result().existing(fresh) if fresh and not new_store else set()
         fingerprinted: dict[str, SourceRecord] = {}
         for name, chunks, now in split:
             if name in records and records[name].same_chunks(now):
