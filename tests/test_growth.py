@@ -5,6 +5,8 @@ and splits, never in seconds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from rankwise.tools import KnowledgeBase
 
@@ -192,3 +194,24 @@ def test_an_ingest_into_a_filled_collection_queries_no_rows_of_it(kb, monkeypatc
 
     assert (unchanged.unchanged, new.added) == (50, 10)
     assert store.name not in queried, "any query but by primary key reads every row on Lite"
+
+
+def test_an_ingest_seals_segments_as_it_goes_only_on_milvus_lite(kb, monkeypatch):
+    """Lite buffers rows in memory until sealed; a server seals its own segments, and each
+    flush sent to it would only leave a small segment for it to merge again."""
+    kb.add_texts(*texts(0, 10))
+    store = kb.store
+    flushed: list[str] = []
+    flush = store.client.flush
+    monkeypatch.setattr(store.client, "flush", lambda name, **kw: (
+        flushed.append(name), flush(name, **kw))[1])
+
+    kb.add_texts(*texts(10, 3000))
+    on_lite = len(flushed)
+    flushed.clear()
+    monkeypatch.setattr(store, "capabilities", replace(store.capabilities, lite=False))
+    kb.add_texts(*texts(3010, 3000))
+
+    assert on_lite >= 2, "sealed as the ingest went"
+    assert flushed == [store.name], "once, at the end"
+    assert kb.count() == 6010
