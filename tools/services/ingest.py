@@ -28,7 +28,9 @@ from .pacing import Pacer, RetryBudget
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
 
-_GROUP_SOURCES = 256
+# A group's records are looked up in one request (tens of ms on a Milvus server): many
+# small sources share one, and the characters still bound what a group splits.
+_GROUP_SOURCES = 1000
 _GROUP_CHARS = 256 * 1024  # small groups: the server never waits long for one to be split
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
 # them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
