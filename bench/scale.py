@@ -46,6 +46,7 @@ from rankwise.tools import KnowledgeBase, Settings
 BATCH = 10_000
 MODES = ("dense", "lexical", "hybrid")
 PREFIX = "rankwise_bench"
+ANCHOR = f"{PREFIX}_anchor"
 
 
 @cache
@@ -115,7 +116,7 @@ def anchor(steps: list[int], uri: str) -> list[float]:
     from rankwise.tools.adapters.milvus import probe
 
     client = MilvusClient(uri)
-    kind = probe(client, local=uri.endswith(".db"))
+    kind = probe(client, Settings(milvus_uri=uri).milvus_is_local)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=384)
@@ -130,17 +131,17 @@ def anchor(steps: list[int], uri: str) -> list[float]:
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     else:
         schema.add_field("text", DataType.VARCHAR, max_length=65535)
-    client.create_collection(f"{PREFIX}_anchor", schema=schema, index_params=index)
+    client.create_collection(ANCHOR, schema=schema, index_params=index)
     embedder = DeterministicFakeEmbedding(size=384)
     rates, done = [], 0
     for step in steps:
         started = time.perf_counter()
         for start in range(done, step, BATCH):
             batch = texts(start, min(step, start + BATCH))
-            client.insert(f"{PREFIX}_anchor", [{"id": f"{start + n:032x}", "vector": v, "text": t}
+            client.insert(ANCHOR, [{"id": f"{start + n:032x}", "vector": v, "text": t}
                                      for n, (t, v) in enumerate(zip(
                                          batch, embedder.embed_documents(batch)))])
-            client.flush(f"{PREFIX}_anchor")
+            client.flush(ANCHOR)
         rates.append((step - done) / (time.perf_counter() - started))
         done = step
     client.close()  # no drop: Milvus Lite's server can fail one while it still indexes
