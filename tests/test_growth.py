@@ -198,7 +198,7 @@ def test_an_ingest_into_a_filled_collection_queries_no_rows_of_it(kb, monkeypatc
 
 def test_an_ingest_seals_segments_as_it_goes_only_on_milvus_lite(kb, monkeypatch):
     """Lite buffers rows in memory until sealed; a server seals its own segments, and each
-    flush sent to it would only leave a small segment for it to merge again."""
+    flush sent to it would only wait seconds and leave a small segment to merge again."""
     kb.add_texts(*texts(0, 10))
     store = kb.store
     flushed: list[str] = []
@@ -213,5 +213,6 @@ def test_an_ingest_seals_segments_as_it_goes_only_on_milvus_lite(kb, monkeypatch
     kb.add_texts(*texts(3010, 3000))
 
     assert on_lite >= 2, "sealed as the ingest went"
-    assert flushed == [store.name], "once, at the end"
+    assert flushed == [], "a server seals its own segments"
     assert kb.count() == 6010
+

@@ -421,10 +421,14 @@ class MilvusStore:
             write(self.name, list(rows))
 
     def flush(self) -> None:
-        """Seal buffered rows into segments (bounds Milvus Lite's in-memory buffer). A
-        server seals segments itself, and the rows are stored already: there a failed
-        flush (milvus-lite's server refuses one of several writers' at once) is logged,
-        never fatal."""
+        """Seal buffered rows into segments: Milvus Lite holds them in memory until then.
+        A real Milvus server seals its segments itself, and its maintainers advise against
+        flushing by hand (each flush waits seconds and leaves a small segment to merge):
+        there this does nothing. Through milvus-lite's server the rows are stored already,
+        so a failed flush (it refuses one of several writers' at once) is logged, never
+        fatal."""
+        if not self.capabilities.lite:
+            return
         try:
             self._flush()
         except StoreError as exc:

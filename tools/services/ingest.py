@@ -35,8 +35,8 @@ _GROUP_CHARS = 256 * 1024  # small groups: the server never waits long for one t
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
 # them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
 # an ingest of any size within a few hundred MB and leaves the final flush (which makes
-# searches use the HNSW index at once) little to do. A Milvus server seals its segments
-# itself: there each flush would only make a small segment for it to merge again.
+# searches use the HNSW index at once) little to do. (`MilvusStore.flush` does nothing on
+# a Milvus server, which seals its own segments.)
 _FLUSH_EVERY_ROWS = 1024
 
 
@@ -204,7 +204,7 @@ class _Pipeline:
         self.store.insert(rows)
         self.inserted = self.landed
         self.unflushed += len(rows)
-        if self.store.capabilities.lite and self.unflushed >= _FLUSH_EVERY_ROWS and (
+        if self.unflushed >= _FLUSH_EVERY_ROWS and (
                 self.flushing is None or self.flushing.done()):
             self._flush_in_background()
         self.progress.advance(chunks=len(rows))
