@@ -216,3 +216,19 @@ def test_an_ingest_seals_segments_as_it_goes_only_on_milvus_lite(kb, monkeypatch
     assert flushed == [], "a server seals its own segments"
     assert kb.count() == 6010
 
+
+def test_landed_vectors_are_stored_many_batches_to_a_request(kb, ollama, monkeypatch):
+    """Each insert is a request to Milvus: a fast embedding server's small batches are
+    stored together, not one request each."""
+    kb.add_texts(*texts(0, 10))
+    client = kb.store.client
+    inserts: list[int] = []
+    insert = client.insert
+    monkeypatch.setattr(client, "insert", lambda name, data, **kw: (
+        inserts.append(len(data)), insert(name, data, **kw))[1])
+    ollama.requests.clear()
+
+    kb.add_texts(*texts(10, 3000))
+
+    assert sum(inserts) == 3000 and kb.count() == 3010
+    assert 4 * len(inserts) < ollama.count("/api/embed"), (inserts, ollama.count("/api/embed"))

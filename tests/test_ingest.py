@@ -166,7 +166,9 @@ KILLED_INGEST = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from rankwise.tools import KnowledgeBase, Settings
     from rankwise.tools.adapters import milvus as store_module
+    from rankwise.tools.services import ingest as ingest_module
 
+    ingest_module._INSERT_ROWS = 4  # rows stored a batch at a time: the kill lands midway
     inserted = 0
     original = store_module.MilvusStore.insert
 

@@ -38,6 +38,10 @@ _GROUP_CHARS = 256 * 1024  # small groups: the server never waits long for one t
 # searches use the HNSW index at once) little to do. (`MilvusStore.flush` does nothing on
 # a Milvus server, which seals its own segments.)
 _FLUSH_EVERY_ROWS = 1024
+# Landed rows are stored in one request per this many, or per second when the embedding
+# server is slower than that: a request costs ~10 ms on a Milvus server, more as it grows.
+_INSERT_ROWS = 512
+_INSERT_SECONDS = 1.0
 
 
 class IngestProgress(Protocol):
@@ -105,6 +109,7 @@ class _Pipeline:
         self.creating: Future | None = None
         self.flushing: Future | None = None
         self.waiting_rows: list[dict] = []
+        self.last_insert = time.monotonic()
         self.batch: list[Chunk] = []
         self.batch_chars = 0
         self.submitted = 0
@@ -185,7 +190,9 @@ class _Pipeline:
         if self.creating is None and good:
             self.creating = self.executor.submit(self._ready_for, len(good[0][1]),
                                                  [c.text for c, _ in good])
-        if self.creating is not None and self.creating.done():
+        if self.creating is not None and self.creating.done() and (
+                len(self.waiting_rows) >= _INSERT_ROWS
+                or time.monotonic() - self.last_insert >= _INSERT_SECONDS):
             self._insert_waiting()
 
     @property
@@ -202,6 +209,7 @@ class _Pipeline:
         self.creating.result()  # raises what opening or creating the store raised
         rows, self.waiting_rows = self.waiting_rows, []
         self.store.insert(rows)
+        self.last_insert = time.monotonic()
         self.inserted = self.landed
         self.unflushed += len(rows)
         if self.unflushed >= _FLUSH_EVERY_ROWS and (
