@@ -223,6 +223,7 @@ class MilvusStore:
         self.calibration: Calibration | None = None  # how well each leg reads it
         self.records = SourceRecords(self.client, self.name, self.tenant)
         self.recorded = False  # every source of the collection has a record
+        self._recording = threading.Lock()  # lookups run on several threads
         if self._exists():
             self._adopt()
 
@@ -494,6 +495,14 @@ class MilvusStore:
         if self.dimension is None or not sources:
             return {}
         if not self.recorded:
+            self._record_all()
+        return self.records.get(sources)
+
+    def _record_all(self) -> None:
+        """Record every stored source, once, for a collection made before records were."""
+        with self._recording:
+            if self.recorded:  # another lookup did it meanwhile
+                return
             if not self.records.exists():
                 self.records.create()
                 _eventually(lambda: bool(self.client.list_indexes(self.records.name)))
@@ -502,7 +511,6 @@ class MilvusStore:
             self.client.alter_collection_properties(
                 self.name, properties={RECORDED_PROPERTY: "1"})
             self.recorded = True
-        return self.records.get(sources)
 
     @boundary("recording sources")
     def record_sources(self, records: dict[str, SourceRecord]) -> None:
