@@ -5,6 +5,8 @@ and splits, never in seconds."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -82,6 +84,43 @@ def test_a_collection_made_before_records_gets_them_in_one_pass(kb, scans):
 
     assert (first.added, first.unchanged) == (0, 50)
     assert (second.added, second.unchanged) == (10, 50) and counted == []
+
+
+def test_lookups_at_once_record_a_collection_made_before_records_once(kb, monkeypatch):
+    kb.add_texts(*texts(0, 20))
+    store = kb.store
+    store.client.drop_collection(store.records.name)  # as an earlier rankwise left it
+    store.client.alter_collection_properties(store.name, properties={"rankwise.records": "0"})
+    kb.close()
+    kb = KnowledgeBase(kb.settings)
+    records, rebuilt = kb.store.records, []
+    rebuild = records.rebuild
+
+    def slow_rebuild(rows):
+        rebuilt.append(True)
+        time.sleep(0.3)  # a second lookup arrives meanwhile
+        return rebuild(rows)
+
+    monkeypatch.setattr(records, "rebuild", slow_rebuild)
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(kb.store.source_records, [["note1.md"], ["note2.md"]]))
+
+    assert len(rebuilt) == 1 and [list(f) for f in found] == [["note1.md"], ["note2.md"]]
+    kb.close()
+
+
+def test_an_unchanged_reingest_looks_thousands_of_sources_up_at_once(kb, monkeypatch):
+    kb.add_texts(*texts(0, 3000))
+    store = kb.store
+    asked: list[int] = []
+    get = store.client.get
+    monkeypatch.setattr(store.client, "get", lambda collection, ids, **kw: (
+        asked.append(len(ids)) if collection == store.records.name else None,
+        get(collection, ids=ids, **kw))[1])
+
+    report = kb.add_texts(*texts(0, 3000))
+
+    assert report.unchanged == 3000 and asked == [3000], "one request, not one per thousand"
 
 
 def test_a_run_stopped_before_its_records_leaves_nothing_twice(kb, monkeypatch):

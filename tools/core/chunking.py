@@ -26,6 +26,8 @@ recorded under another revision are split again (and only their changed chunks e
 TokenCounter = Callable[[str], int]
 """How many tokens the embedding model makes of a text (special tokens not counted)."""
 
+_METADATA_JSON = json.JSONEncoder(sort_keys=True, default=str)  # one, not one per document
+
 _PIECES = re.compile(r"[a-zA-Z]+|[0-9]+|\S")
 ESTIMATE_MARGIN = 0.9
 """Share of a model's window that estimated tokens may fill. On 5,451 chunks of package
@@ -157,6 +159,9 @@ class Chunker:
         that fingerprints change with it."""
         self.size, self.overlap, self.count, self.namespace = size, overlap, count, namespace
         self.counter = counter
+        # The JSON list the fingerprint begins with, less its source's name and kind.
+        self._settings = json.dumps(
+            [CHUNKING_REVISION, size, overlap, namespace, counter])[:-1]
 
         def splitter(separators: list[str]) -> RecursiveCharacterTextSplitter:
             return RecursiveCharacterTextSplitter(
@@ -171,14 +176,12 @@ class Chunker:
         """A digest of everything `split` reads: the source's name, kind, texts and metadata,
         and this chunker's settings and revision. Equal fingerprints give equal chunks, so
         an unchanged source need not be split again."""
-        digest = hashlib.sha256(json.dumps(
-            [CHUNKING_REVISION, self.size, self.overlap, self.namespace,
-             self.counter, source.name, source.kind]
-        ).encode())
+        named = f"{self._settings}, {json.dumps(source.name)}, {json.dumps(source.kind)}]"
+        digest = hashlib.sha256(named.encode())
         for document in source.documents:
             text = document.page_content.encode("utf-8", "surrogatepass")
             digest.update(b"%d:%s" % (len(text), text))
-            digest.update(json.dumps(document.metadata, sort_keys=True, default=str).encode())
+            digest.update(_METADATA_JSON.encode(document.metadata).encode())
         return digest.hexdigest()[:32]
 
     def split(self, source: Source) -> list[Chunk]:

@@ -264,6 +264,9 @@ def html_to_text(html: str) -> tuple[str, str]:
     return " ".join("".join(parser.title).split()), "\n".join(text).strip()
 
 
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # what Milvus's JSON field accepts
+
+
 def storable_problem(source: Source) -> str | None:
     """Why `source` cannot be stored as it is (a name too long or not Unicode, text with
     lone surrogates, metadata that is not JSON), or None."""
@@ -278,7 +281,7 @@ def storable_problem(source: Source) -> str | None:
                 "decode it with errors='replace'")
     for document in source.documents:
         try:
-            json.dumps(document.metadata, allow_nan=False)
+            _STRICT_JSON.encode(document.metadata)
         except (TypeError, ValueError, RecursionError) as exc:
             return (f"its metadata is not JSON ({' '.join(str(exc).split())[:120]}); use "
                     "strings, numbers, booleans, lists and mappings, nested a few levels")

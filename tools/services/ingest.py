@@ -28,10 +28,15 @@ from .pacing import Pacer, RetryBudget
 if TYPE_CHECKING:
     from ..adapters.milvus import MilvusStore
 
-# A group's records are looked up in one request (tens of ms on a Milvus server): many
-# small sources share one, and the characters still bound what a group splits.
-_GROUP_SOURCES = 1000
-_GROUP_CHARS = 256 * 1024  # small groups: the server never waits long for one to be split
+# Sources are told apart by their records, looked up by primary key in one request per
+# group: tens of ms on a Milvus server, growing far slower than the ids asked for. The next
+# group's lookup runs on a helper thread while this one is compared and split; the
+# characters bound the text a group holds in memory meanwhile.
+_LOOKUP_SOURCES = 4096
+_LOOKUP_CHARS = 1024 * 1024
+_LOOKUPS_AHEAD = 2
+# What is to be embedded is split this much at a time: the server never waits long for it.
+_SPLIT_CHARS = 256 * 1024
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
 # them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
 # an ingest of any size within a few hundred MB and leaves the final flush (which makes
@@ -263,6 +268,10 @@ class _Pipeline:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _chars(source: Source) -> int:
+    return sum(len(document.page_content) for document in source.documents)
+
+
 def ingest_sources(
     items: Iterable[Source | str],
     store: Future[MilvusStore],
@@ -284,15 +293,25 @@ def ingest_sources(
                       settings.chunk_overlap, embedder.count_tokens, settings.tenant or "",
                       settings.embed_tokenizer or "estimate")
     pipeline = _Pipeline(store, embedder, settings, told)
-    group: list[Source] = []
+    lookups = ThreadPoolExecutor(_LOOKUPS_AHEAD, "rankwise-lookup")
+    looking: deque[tuple[list[Source], Future[dict[str, SourceRecord]]]] = deque()
 
-    def flush_group() -> None:
-        """Diff a group of sources against what is stored, in lookups by primary key: an
-        unchanged source matches its record's fingerprint and is not even split; a new
-        one has no record (its chunk ids are checked, in case a stopped run stored some);
-        only a changed one is read by source."""
-        records = {} if new_store else store.result().source_records([s.name for s in group])
-        split: list[tuple[str, list[Chunk], SourceRecord]] = []
+    def look_up(group: list[Source]) -> None:
+        """Fetch the group's records on the helper thread (nothing is stored in a new store)."""
+        names = [source.name for source in group]
+        if new_store:
+            found: Future[dict[str, SourceRecord]] = Future()
+            found.set_result({})
+        else:
+            found = lookups.submit(lambda: store.result().source_records(names))
+        looking.append((group, found))
+
+    def compare(group: list[Source], found: Future[dict[str, SourceRecord]]) -> None:
+        """An unchanged source matches its record's fingerprint and is not even split; the
+        others are split and diffed, a few hundred KB at a time."""
+        records = found.result()
+        waiting: list[tuple[Source, str]] = []
+        chars = 0
         for source in group:
             fingerprint = chunker.fingerprint(source)
             record = records.get(source.name)
@@ -300,9 +319,23 @@ def ingest_sources(
                 report.unchanged += record.count
                 told.advance(sources=1, chunks=record.count)
                 continue
+            waiting.append((source, fingerprint))
+            chars += _chars(source)
+            if chars >= _SPLIT_CHARS:
+                split_and_diff(waiting, records)
+                waiting, chars = [], 0
+        if waiting:
+            split_and_diff(waiting, records)
+
+    def split_and_diff(sources: list[tuple[Source, str]],
+                       records: dict[str, SourceRecord]) -> None:
+        """Split sources and diff their chunks against what is stored: a new source has no
+        record (its chunk ids are checked, in case a stopped run stored some); only a
+        changed one is read by source."""
+        split: list[tuple[str, list[Chunk], SourceRecord]] = []
+        for source, fingerprint in sources:
             chunks = chunker.split(source)
             split.append((source.name, chunks, record_of((c.id for c in chunks), fingerprint)))
-        group.clear()
         changed = [name for name, _, now in split
                    if name in records and not records[name].same_chunks(now)]
         stored = store.result().ids_by_source(changed) if changed else {}
@@ -327,7 +360,10 @@ def ingest_sources(
         if fingerprinted:
             store.result().record_sources(fingerprinted)
 
+    # Nothing to look up in a new store: its groups are split as soon as they are read.
+    group_limit, ahead = (_SPLIT_CHARS, 0) if new_store else (_LOOKUP_CHARS, _LOOKUPS_AHEAD)
     try:
+        group: list[Source] = []
         group_chars = 0
         for item in items:
             if not isinstance(item, str) and (problem := storable_problem(item)):
@@ -338,14 +374,19 @@ def ingest_sources(
                 continue
             report.sources += 1
             group.append(item)
-            group_chars += sum(len(d.page_content) for d in item.documents)
-            if len(group) >= _GROUP_SOURCES or group_chars >= _GROUP_CHARS:
-                flush_group()
-                group_chars = 0
+            group_chars += _chars(item)
+            if len(group) >= _LOOKUP_SOURCES or group_chars >= group_limit:
+                look_up(group)
+                group, group_chars = [], 0
+                while len(looking) > ahead:  # compared while the next are looked up
+                    compare(*looking.popleft())
         if group:
-            flush_group()
+            look_up(group)
+        while looking:
+            compare(*looking.popleft())
         pipeline.finish()
     finally:
+        lookups.shutdown(wait=True, cancel_futures=True)
         pipeline.close()
     for source, (count, reason) in pipeline.failed.items():
         report.failed.append(f"{source}: {count} chunk(s) could not be embedded ({reason})")
