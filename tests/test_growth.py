@@ -123,6 +123,28 @@ def test_an_unchanged_reingest_looks_thousands_of_sources_up_at_once(kb, monkeyp
     assert report.unchanged == 3000 and asked == [3000], "one request, not one per thousand"
 
 
+def test_large_files_are_not_read_far_ahead_of_their_splitting(kb, tmp_path, monkeypatch):
+    """Looking records up ahead holds a few groups' text, not every large file's."""
+    from rankwise.tools.core.chunking import Chunker
+    from rankwise.tools.services import ingest as ingest_module
+    from rankwise.tools.services import knowledge_base as kb_module
+
+    kb.add_texts(["Something already stored."])
+    monkeypatch.setattr(ingest_module, "_LOOKUP_CHARS", 1000)  # files of 2,000 count as large
+    for n in range(3):
+        (tmp_path / f"big{n}.txt").write_text(f"Paragraph {n} of a large file. " * 64)
+    events: list[str] = []
+    load, split = kb_module.load_file, Chunker.split
+    monkeypatch.setattr(kb_module, "load_file", lambda path: (
+        events.append(f"read {path.name}"), load(path))[1])
+    monkeypatch.setattr(Chunker, "split", lambda self, source: (
+        events.append(f"split {source.name.rsplit('/', 1)[-1]}"), split(self, source))[1])
+
+    report = kb.ingest([tmp_path])
+
+    assert report.added >= 3 and events.index("split big0.txt") < events.index("read big2.txt")
+
+
 def test_a_run_stopped_before_its_records_leaves_nothing_twice(kb, monkeypatch):
     kb.add_texts(*texts(0, 10))
     store = kb.store

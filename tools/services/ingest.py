@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 # Sources are told apart by their records, looked up by primary key in one request per
 # group: tens of ms on a Milvus server, growing far slower than the ids asked for. The next
-# group's lookup runs on a helper thread while this one is compared and split; the
-# characters bound the text a group holds in memory meanwhile.
+# groups' lookups run on helper threads while this one is compared and split; at most
+# (_LOOKUPS_AHEAD + 1) x _LOOKUP_CHARS of text (or one large source) waits meanwhile.
 _LOOKUP_SOURCES = 4096
 _LOOKUP_CHARS = 1024 * 1024
 _LOOKUPS_AHEAD = 2
@@ -268,6 +268,15 @@ class _Pipeline:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass
+class _Lookup:
+    """A group of sources, and their records as they are fetched."""
+
+    sources: list[Source]
+    records: Future[dict[str, SourceRecord]]
+    chars: int
+
+
 def _chars(source: Source) -> int:
     return sum(len(document.page_content) for document in source.documents)
 
@@ -294,25 +303,25 @@ def ingest_sources(
                       settings.embed_tokenizer or "estimate")
     pipeline = _Pipeline(store, embedder, settings, told)
     lookups = ThreadPoolExecutor(_LOOKUPS_AHEAD, "rankwise-lookup")
-    looking: deque[tuple[list[Source], Future[dict[str, SourceRecord]]]] = deque()
+    looking: deque[_Lookup] = deque()
 
-    def look_up(group: list[Source]) -> None:
-        """Fetch the group's records on the helper thread (nothing is stored in a new store)."""
+    def look_up(group: list[Source], chars: int) -> None:
+        """Fetch the group's records on a helper thread (a new store holds none)."""
         names = [source.name for source in group]
         if new_store:
             found: Future[dict[str, SourceRecord]] = Future()
             found.set_result({})
         else:
             found = lookups.submit(lambda: store.result().source_records(names))
-        looking.append((group, found))
+        looking.append(_Lookup(group, found, chars))
 
-    def compare(group: list[Source], found: Future[dict[str, SourceRecord]]) -> None:
+    def compare(lookup: _Lookup) -> None:
         """An unchanged source matches its record's fingerprint and is not even split; the
         others are split and diffed, a few hundred KB at a time."""
-        records = found.result()
+        records = lookup.records.result()
         waiting: list[tuple[Source, str]] = []
         chars = 0
-        for source in group:
+        for source in lookup.sources:
             fingerprint = chunker.fingerprint(source)
             record = records.get(source.name)
             if record is not None and record.content == fingerprint:
@@ -376,14 +385,15 @@ def ingest_sources(
             group.append(item)
             group_chars += _chars(item)
             if len(group) >= _LOOKUP_SOURCES or group_chars >= group_limit:
-                look_up(group)
+                look_up(group, group_chars)
                 group, group_chars = [], 0
-                while len(looking) > ahead:  # compared while the next are looked up
-                    compare(*looking.popleft())
+                while looking and (len(looking) > ahead or sum(
+                        lookup.chars for lookup in looking) > (ahead + 1) * group_limit):
+                    compare(looking.popleft())  # while the next are looked up
         if group:
-            look_up(group)
+            look_up(group, group_chars)
         while looking:
-            compare(*looking.popleft())
+            compare(looking.popleft())
         pipeline.finish()
     finally:
         lookups.shutdown(wait=True, cancel_futures=True)
