@@ -6,6 +6,7 @@ and splits, never in seconds."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -30,6 +31,17 @@ def scans(monkeypatch):
         monkeypatch.setattr(client, "query", counting)
         return counted
     return watch
+
+
+def spy(monkeypatch, owner: object, name: str, note: Callable[..., object]) -> None:
+    """`owner.name` runs as before, after `note` has seen its arguments."""
+    real = getattr(owner, name)
+
+    def spying(*args, **kwargs):
+        note(*args, **kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spying)
 
 
 def texts(start: int, count: int) -> tuple[list[str], list[dict]]:
@@ -70,13 +82,19 @@ def test_a_changed_source_is_read_by_source_and_its_record_kept(kb, scans):
     assert kb.count() == 20
 
 
-def test_a_collection_made_before_records_gets_them_in_one_pass(kb, scans):
-    kb.add_texts(*texts(0, 50))
+def made_before_records(kb: KnowledgeBase, count: int) -> KnowledgeBase:
+    """`kb` closed with `count` notes stored as an earlier rankwise left them (no source
+    records), and reopened."""
+    kb.add_texts(*texts(0, count))
     store = kb.store
-    store.client.drop_collection(store.records.name)  # as an earlier rankwise left it
+    store.client.drop_collection(store.records.name)
     store.client.alter_collection_properties(store.name, properties={"rankwise.records": "0"})
     kb.close()
-    kb = KnowledgeBase(kb.settings)
+    return KnowledgeBase(kb.settings)
+
+
+def test_a_collection_made_before_records_gets_them_in_one_pass(kb, scans):
+    kb = made_before_records(kb, 50)
 
     first = kb.add_texts(*texts(0, 50))
     counted = scans(kb)
@@ -87,12 +105,7 @@ def test_a_collection_made_before_records_gets_them_in_one_pass(kb, scans):
 
 
 def test_lookups_at_once_record_a_collection_made_before_records_once(kb, monkeypatch):
-    kb.add_texts(*texts(0, 20))
-    store = kb.store
-    store.client.drop_collection(store.records.name)  # as an earlier rankwise left it
-    store.client.alter_collection_properties(store.name, properties={"rankwise.records": "0"})
-    kb.close()
-    kb = KnowledgeBase(kb.settings)
+    kb = made_before_records(kb, 20)
     records, rebuilt = kb.store.records, []
     rebuild = records.rebuild
 
@@ -113,10 +126,8 @@ def test_an_unchanged_reingest_looks_thousands_of_sources_up_at_once(kb, monkeyp
     kb.add_texts(*texts(0, 3000))
     store = kb.store
     asked: list[int] = []
-    get = store.client.get
-    monkeypatch.setattr(store.client, "get", lambda collection, ids, **kw: (
-        asked.append(len(ids)) if collection == store.records.name else None,
-        get(collection, ids=ids, **kw))[1])
+    spy(monkeypatch, store.client, "get", lambda collection, ids, **kw: (
+        asked.append(len(ids)) if collection == store.records.name else None))
 
     report = kb.add_texts(*texts(0, 3000))
 
@@ -227,9 +238,8 @@ def test_a_tenants_ingest_looks_chunks_up_by_id_not_by_filter(settings, monkeypa
     acme.add_texts(*texts(0, 20))
     globex.add_texts(*texts(0, 20))  # the same texts: the tenant makes the ids differ
     filters: list[str] = []
-    query = acme.store.client.query
-    monkeypatch.setattr(acme.store.client, "query", lambda collection, filter="", **kw: (
-        filters.append(filter), query(collection, filter=filter, **kw))[1])
+    spy(monkeypatch, acme.store.client, "query",
+        lambda collection, filter="", **kw: filters.append(filter))
 
     again = acme.add_texts(*texts(0, 25))
     theirs = globex.search("topic 3", 1)[0].id
@@ -245,10 +255,8 @@ def test_an_ingest_into_a_filled_collection_queries_no_rows_of_it(kb, monkeypatc
     kb.add_texts(*texts(0, 50))
     store = kb.store
     queried: list[str] = []
-    query = store.client.query
-    monkeypatch.setattr(store.client, "query", lambda collection, filter="", **kw: (
-        queried.append(collection) if "count(*)" not in kw.get("output_fields", []) else None,
-        query(collection, filter=filter, **kw))[1])
+    spy(monkeypatch, store.client, "query", lambda collection, filter="", **kw: (
+        queried.append(collection) if "count(*)" not in kw.get("output_fields", []) else None))
 
     unchanged = kb.add_texts(*texts(0, 50))
     new = kb.add_texts(*texts(50, 10))  # then counted, to know whether to recalibrate
