@@ -20,15 +20,9 @@ def scans(monkeypatch):
     counted: list[str] = []
 
     def watch(kb: KnowledgeBase) -> list[str]:
-        client = kb.store.client
-        query = client.query
-
-        def counting(collection, filter="", **kwargs):
-            if "source" in filter and not collection.endswith("__sources"):
-                counted.append(filter)
-            return query(collection, filter=filter, **kwargs)
-
-        monkeypatch.setattr(client, "query", counting)
+        spy(monkeypatch, kb.store.client, "query", lambda collection, filter="", **kw: (
+            counted.append(filter)
+            if "source" in filter and not collection.endswith("__sources") else None))
         return counted
     return watch
 
