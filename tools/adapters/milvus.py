@@ -676,7 +676,8 @@ def _recorded_identity(properties: dict[str, str]) -> dict[str, str] | None:
 def _describe(identity: dict[str, str]) -> str:
     prompts = ", ".join(f"{kind} prefix {identity.get(f'{kind}_prefix', '')!r}"
                         for kind in ("query", "document"))
-    return f"{identity.get('provider')}:{identity.get('model')} ({prompts})"
+    roles = f", roles {identity['roles']}" if "roles" in identity else ""
+    return f"{identity.get('provider')}:{identity.get('model')} ({prompts}{roles})"
 
 
 def _describe_analyzer(record: dict[str, object]) -> str:

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .analysis import lexical_languages
+from .roles import EmbeddingRoles
 from .vocabulary import (
     MAX_RERANK_N,
     MAX_TOOL_K,
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
         None, description="Text put before every query embedded (default: the model's).")
     document_prefix: str | None = Field(
         None, description="Text put before every chunk embedded (default: the model's).")
+    embed_roles: str = Field(
+        "text", description="How an embedding request says query or document: text (the "
+        "model's prompts in the text), none, input_type, prompt_name, task (a request field, "
+        "for servers that add the prompts themselves), FIELD=QUERY,DOCUMENT, or "
+        "model=QUERY_MODEL,DOCUMENT_MODEL.")
     milvus_uri: str = Field(
         "./rankwise.db",
         description="Milvus Lite file path, or http(s)://host:19530 for a Milvus server.",
@@ -171,6 +177,11 @@ class Settings(BaseSettings):
             raise ValueError("the model name is empty: name one, such as ollama:llama3.2")
         return model.strip()
 
+    @field_validator("embed_roles")
+    @classmethod
+    def _known_roles(cls, roles: str) -> str:
+        return str(EmbeddingRoles.parse(roles))
+
     @field_validator("lexical_language")
     @classmethod
     def _known_language(cls, language: str) -> str:
@@ -214,6 +225,10 @@ class Settings(BaseSettings):
                 f"chunk_size ({self.chunk_size})"
             )
         check_window(self.rerank_step, self.rerank_window, ("rerank_step", "rerank_window"))
+        if not self.embedding_roles.in_text and (self.query_prefix or self.document_prefix):
+            raise ValueError(
+                f"embed_roles={self.embed_roles} lets the server add the model's prompts: "
+                "unset query_prefix and document_prefix, or set embed_roles=text")
         return self
 
     def updated(self, **overrides: object) -> Settings:
@@ -224,6 +239,11 @@ class Settings(BaseSettings):
     def embed(self) -> ModelRef:
         """The embedding model, parsed."""
         return ModelRef.parse(self.embed_model)
+
+    @property
+    def embedding_roles(self) -> EmbeddingRoles:
+        """How embedding requests say query or document, parsed."""
+        return EmbeddingRoles.parse(self.embed_roles)
 
     @property
     def chat(self) -> ModelRef:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from ...core.errors import InvalidArgumentError, ProviderNotInstalledError, RankwiseError
+from ...core.roles import EmbeddingRoles
 from ...core.settings import ModelRef, Settings
 from .boundary import Provider
 from .guarded import EmbeddingIdentity, GuardedChatModel, GuardedEmbeddings
@@ -31,17 +32,39 @@ def embeddings(settings: Settings, model: Embeddings | None = None) -> GuardedEm
     if isinstance(model, GuardedEmbeddings):
         return model
     inner = model if model is not None else _create(settings.embed, settings, chat=False)
-    provider = _provider_of(inner, settings)
-    query, document = default_prefixes(provider.model)
+    roles = settings.embedding_roles
+    documents, queries = ((inner, inner) if roles.how in ("text", "none") else
+                          (_for_role(inner, roles, "document"), _for_role(inner, roles, "query")))
+    provider = _provider_of(documents, settings)
+    query, document = default_prefixes(provider.model) if roles.in_text else ("", "")
     identity = EmbeddingIdentity(
-        provider=_provider_label(inner, provider), model=provider.model,
+        provider=_provider_label(documents, provider), model=provider.model,
         query_prefix=query if settings.query_prefix is None else settings.query_prefix,
         document_prefix=document if settings.document_prefix is None
-        else settings.document_prefix)
+        else settings.document_prefix, roles=str(roles))
     count_tokens, exact = token_counter(settings.embed_tokenizer)
-    return GuardedEmbeddings(inner, provider, identity, settings.retry_attempts,
+    return GuardedEmbeddings(documents, provider, identity, settings.retry_attempts,
                              count_tokens=count_tokens, exact_tokens=exact,
-                             window=settings.embed_context)
+                             window=settings.embed_context, query_inner=queries)
+
+
+def _for_role(model: Embeddings, roles: EmbeddingRoles,
+              role: Literal["query", "document"]) -> Embeddings:
+    """A copy of `model` whose requests tell the server `role` the way `roles` says: by
+    the model's name, or by a field of the request's JSON (OpenAI-compatible clients)."""
+    fields = getattr(type(model), "model_fields", {})
+    value = roles.value(role)
+    if roles.how == "model" and "model" in fields:
+        return model.model_copy(update={"model": value})  # type: ignore[attr-defined]
+    if roles.how == "field" and "model_kwargs" in fields:
+        kwargs = dict(model.model_kwargs)  # type: ignore[attr-defined]
+        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), roles.field: value}
+        return model.model_copy(update={"model_kwargs": kwargs})  # type: ignore[attr-defined]
+    how = "a request field" if roles.how == "field" else "the model's name"
+    raise InvalidArgumentError(
+        f"RANKWISE_EMBED_ROLES={roles} names the role by {how}, which "
+        f"{type(model).__name__} cannot send: use an OpenAI-compatible server "
+        "(RANKWISE_EMBED_MODEL=openai:NAME, RANKWISE_BASE_URL), or RANKWISE_EMBED_ROLES=text")
 
 
 def chat_model(settings: Settings, model: BaseChatModel | None = None) -> GuardedChatModel:

@@ -38,20 +38,29 @@ class EmbeddingIdentity:
     model: str
     query_prefix: str
     document_prefix: str
+    roles: str = "text"  # how requests say query or document (`embed_roles`)
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        """The record; `roles` only when the server is told them (collections made before
+        the setting match the default)."""
+        record = asdict(self)
+        if self.roles == "text":
+            del record["roles"]
+        return record
 
 
 class GuardedEmbeddings(Embeddings):
     """Embeddings with task prefixes, retries, translated errors and a count check; they
-    know how many tokens a chunk may hold."""
+    know how many tokens a chunk may hold. Queries go to `query_inner` where the server
+    learns the role from the request (see `core.roles`), else to `inner`."""
 
     def __init__(self, inner: Embeddings, provider: Provider, identity: EmbeddingIdentity,
                  attempts: int, *, count_tokens: TokenCounter = estimate_tokens,
-                 exact_tokens: bool = False, window: int | None = None) -> None:
+                 exact_tokens: bool = False, window: int | None = None,
+                 query_inner: Embeddings | None = None) -> None:
         self.inner, self.provider, self.identity, self.attempts = (
             inner, provider, identity, attempts)
+        self.query_inner = query_inner or inner
         self.count_tokens, self.exact_tokens, self._window = count_tokens, exact_tokens, window
 
     def chunk_tokens(self, wanted: int, reserved: int = 0) -> int:
@@ -89,7 +98,7 @@ class GuardedEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         prefixed = self.identity.query_prefix + text
         return self.provider.call(
-            lambda: self._checked([self.inner.embed_query(prefixed)], 1)[0],
+            lambda: self._checked([self.query_inner.embed_query(prefixed)], 1)[0],
             self.attempts, retry_also=InvalidVectorError)
 
     def _checked(self, vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:
