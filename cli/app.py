@@ -352,6 +352,8 @@ def evaluate_command(
                             progress=progress)
 
     report = _run(ctx, action)
+    if report.leg_report:
+        typer.echo(f"search legs: {shown(report.leg_report, one_line=True)}", err=True)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         raise typer.Exit(1 if report.failures else 0)
@@ -387,12 +389,13 @@ def doctor(ctx: typer.Context) -> None:
 
     checks = _run(ctx, lambda: run_checks(ctx.obj.settings()))
     for check in checks:
-        mark = typer.style("ok  ", fg=typer.colors.GREEN) if check.ok else typer.style(
-            "FAIL", fg=typer.colors.RED)
+        mark = (typer.style("ok  ", fg=typer.colors.GREEN) if check.ok
+                else typer.style("skip", fg=typer.colors.YELLOW) if check.skipped
+                else typer.style("FAIL", fg=typer.colors.RED))
         typer.echo(f"{mark} {check.name}: {shown(check.detail, one_line=True)}")
         if check.fix:
             typer.echo(f"     fix: {check.fix}")
-    if not all(c.ok for c in checks):
+    if any(c.failed for c in checks):
         raise typer.Exit(1)
 
 

@@ -69,7 +69,8 @@ def test_doctor_passes_on_a_healthy_setup(env, docs):
     result = rankwise("doctor", env=env)
     assert result.returncode == 0, result.stdout
     assert "256 dimensions" in result.stdout and "chunks from 4 sources" in result.stdout
-    assert "BM25 terms analysed as 'english'" in result.stdout
+    assert "BM25 terms: Han text segmented into words by jieba, other words lower-cased, english" \
+        " stopwords dropped, Snowball english stems" in result.stdout
     assert "Milvus Lite milvus_lite-" in result.stdout and "BM25 full-text search" in result.stdout
 
 

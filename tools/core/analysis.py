@@ -94,6 +94,14 @@ class LexicalAnalyzer:
         """`text` as space-separated terms: what Milvus's BM25 function indexes."""
         return " ".join(self.terms(text))
 
+    def describe(self) -> str:
+        """What is done to a text's words, as `doctor` says it: Han runs are segmented
+        whatever the language, which governs only the other words."""
+        words = ("other words lower-cased only" if self.language == NONE else
+                 f"other words lower-cased, {self.language} stopwords dropped, Snowball "
+                 f"{self.language} stems")
+        return f"BM25 terms: Han text segmented into words by jieba, {words}"
+
     def record(self) -> dict[str, object]:
         """What a collection stores to check that queries are analysed like its chunks."""
         return {"version": ANALYZER_VERSION, "language": self.language,

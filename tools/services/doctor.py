@@ -16,46 +16,62 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    skipped: bool = False  # not tried, because of a check that failed before it
+
+    @property
+    def failed(self) -> bool:
+        return not (self.ok or self.skipped)
 
 
-def _ollama_checks(settings: Settings) -> tuple[list[Check], bool]:
-    """Ollama reachable, and each Ollama model pulled; True when embedding can be tried."""
+def _skipped(name: str, why: str) -> Check:
+    return Check(name, False, f"skipped: {why}", skipped=True)
+
+
+def _ollama_checks(settings: Settings) -> tuple[list[Check], str | None]:
+    """Ollama reachable, and each Ollama model pulled; why the embedding model cannot be
+    tried, when Ollama serves it and it cannot."""
     host = settings.ollama_host
     try:
         version, pulled = server_status(host, settings.request_timeout)
     except OllamaUnavailableError as exc:
         return [Check("ollama", False, str(exc),
-                      "start it with `ollama serve`, or set OLLAMA_HOST")], False
+                      "start it with `ollama serve`, or set OLLAMA_HOST")], (
+            f"Ollama at {host} cannot be reached" if settings.embed.is_ollama else None)
     checks = [Check("ollama", True, f"{host} (version {version})")]
-    embeddable = True
+    blocked = None
     for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
         if ref.is_ollama:
             ok = ref.name in pulled
             checks.append(Check(role, ok, f"{ref.name} {'pulled' if ok else 'not pulled'}",
                                 "" if ok else f"run `ollama pull {ref.name}`"))
-            embeddable &= ok or role == "chat model"
-    return checks, embeddable
+            if not ok and role == "embedding model":
+                blocked = f"the embedding model {ref.name} is not pulled"
+    return checks, blocked
 
 
 def run_checks(settings: Settings) -> list[Check]:
     """Ollama reachable and models pulled (when Ollama serves them), the embedding
-    dimension, Milvus open, and the collection's stats."""
+    dimension, Milvus open, the collection's stats and how each search leg reads it. A
+    check that cannot run because of another's failure is listed as skipped, with why."""
     checks: list[Check] = []
-    embeddable = True
+    blocked = None
     if settings.embed.is_ollama or settings.chat.is_ollama:
-        checks, embeddable = _ollama_checks(settings)
+        checks, blocked = _ollama_checks(settings)
     for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
         if not ref.is_ollama:
             where = settings.base_url or "the provider's default URL"
             checks.append(Check(role, True, f"{ref} at {where}"))
     dimension = None
     kb = KnowledgeBase(settings)
-    if embeddable:
+    if blocked is None:
         try:
             dimension = len(kb.embedder.embed_query("dimension check"))
             checks.append(Check("embedding", True, f"{dimension} dimensions"))
         except RankwiseError as exc:
+            blocked = "the embedding model did not answer"
             checks.append(Check("embedding", False, str(exc)))
+    else:
+        checks.append(_skipped("embedding", blocked))
     try:
         store = kb.store
         checks.append(Check("milvus", True, f"{settings.milvus_uri} opened: "
@@ -74,7 +90,7 @@ def run_checks(settings: Settings) -> list[Check]:
             "collection", True,
             f"{settings.collection!r} not created yet (`rankwise ingest` makes it)"))
     else:
-        lexical = (f"BM25 terms analysed as {store.analyzer.language!r}" if store.analyzer
+        lexical = (store.analyzer.describe() if store.analyzer
                    else "BM25 on the raw text (made before rankwise analysed it)"
                    if store.lexical else "no BM25 field")
         detail = (f"{settings.collection!r}: {store.count()} chunks from "
@@ -84,17 +100,19 @@ def run_checks(settings: Settings) -> list[Check]:
             "collection", fits, detail,
             "" if fits else f"the model gives {dimension}-d vectors: use another collection",
         ))
-        if fits and dimension is not None and store.lexical:
-            checks.append(_legs(kb))
+        if fits and store.lexical:
+            checks.append(_legs(kb, blocked))
     kb.close()
     return checks
 
 
-def _legs(kb: KnowledgeBase) -> Check:
-    """How each search leg reads the collection: measured at ingest, or now."""
+def _legs(kb: KnowledgeBase, blocked: str | None) -> Check:
+    """How each search leg reads the collection: as measured at ingest, or measured now
+    when the embedding model answers."""
+    if kb.store.calibration is None and blocked is not None:
+        return _skipped("search legs", f"not measured at ingest, and {blocked}")
     try:
-        if kb.store.calibration is None:
-            kb.calibrate()
+        kb.measured_legs()
     except RankwiseError as exc:
         return Check("search legs", False, f"could not be measured: {exc}")
     report = kb.leg_report()

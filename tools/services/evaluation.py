@@ -153,12 +153,18 @@ class EvaluationReport:
     """Configurations that could not be measured, with the reason; the others still are."""
     ingest_seconds: float = 0.0
     seconds: float = 0.0
+    calibration: dict[str, Any] | None = None
+    """How each search leg reads the corpus's collection (its calibration and fusion
+    shares); None without a BM25 leg or with too little text."""
+    leg_report: str | None = None
+    """The same in one line, with the fix when a leg reads the corpus badly."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "queries": self.queries,
                 "unknown_documents_in_qrels": self.unknown_documents,
                 "unknown_queries_in_qrels": self.unknown_queries,
                 "ingest_seconds": self.ingest_seconds, "seconds": self.seconds,
+                "calibration": self.calibration, "leg_report": self.leg_report,
                 "results": [r.as_dict() for r in self.results], "failures": self.failures}
 
     def _repr_html_(self) -> str:
@@ -172,8 +178,9 @@ class EvaluationReport:
             for r in self.results)
         failed = "".join(f"<li>{html.escape(name)}: {html.escape(why)}</li>"
                          for name, why in self.failures.items())
+        legs = f"<p>search legs: {html.escape(self.leg_report)}</p>" if self.leg_report else ""
         return (f'<table class="rw"><caption>{html.escape(self.dataset)}: {self.queries} '
-                f"judged queries</caption>{head}{rows}</table>"
+                f"judged queries</caption>{head}{rows}</table>{legs}"
                 + (f"<ul>{failed}</ul>" if failed else ""))
 
 
@@ -217,6 +224,7 @@ def evaluate(
         report = EvaluationReport(dataset.root.name, len(dataset.judged_queries),
                                   dataset.unknown_documents, dataset.unknown_queries,
                                   ingest_seconds=time.perf_counter() - started)
+        _report_legs(kb, report)
         depth = max(top_n, k)
         for search in searches:
             for strategy in reranks:
@@ -233,6 +241,18 @@ def evaluate(
 
 
 aevaluate = in_thread(evaluate)
+
+
+def _report_legs(kb: KnowledgeBase, report: EvaluationReport) -> None:
+    """The collection's leg report and calibration, measured now if the ingest did not."""
+    try:
+        calibration = kb.measured_legs()
+    except RankwiseError as exc:  # advice: the configurations can still be measured
+        report.leg_report = f"the search legs could not be measured: {exc}"
+        return
+    if calibration is not None:
+        report.calibration = {**calibration.as_dict(), "shares": kb.fusion_shares()}
+        report.leg_report = kb.leg_report()
 
 
 def _name(search: SearchMode, strategy: Strategy, pre: str | None = None) -> str:

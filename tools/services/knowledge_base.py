@@ -261,6 +261,11 @@ class KnowledgeBase:
         store.record_calibration(calibration)
         return calibration
 
+    def measured_legs(self) -> Calibration | None:
+        """The collection's calibration, measured now if it has none yet (None where
+        there is no BM25 leg or too little text)."""
+        return self.store.calibration or self.calibrate()
+
     def leg_report(self) -> str | None:
         """One line on how each leg reads the collection, with a fix when one reads it
         badly; None before a calibration."""
