@@ -97,10 +97,22 @@ class KnowledgeBaseStorage(BaseKnowledgeStorage):
 class KnowledgeBaseSource(BaseKnowledgeSource):
     """A rankwise knowledge base as a CrewAI knowledge source; `paths` (files or folders)
     are ingested into it whenever CrewAI adds its sources, and unchanged files cost
-    nothing. Without paths, the knowledge base is searched as it is."""
+    nothing. Without paths, the knowledge base is searched as it is.
+
+    The knowledge base, the one required argument, may be given first:
+    `KnowledgeBaseSource(kb, paths=["docs"])` or `KnowledgeBaseSource(knowledge_base=kb)`.
+    """
 
     knowledge_base: KnowledgeBase = Field(exclude=True)
     paths: list[Path] = Field(default_factory=list)
+
+    def __init__(self, knowledge_base: KnowledgeBase | None = None, /, **data: Any) -> None:
+        if knowledge_base is not None:
+            if "knowledge_base" in data:
+                raise TypeError("KnowledgeBaseSource got the knowledge base twice: give it "
+                                "first or as knowledge_base=, not both")
+            data["knowledge_base"] = knowledge_base
+        super().__init__(**data)
 
     def validate_content(self) -> list[Path]:
         return self.paths

@@ -111,6 +111,7 @@ def test_the_whole_graph_as_a_tool(kb, ollama):
     assert adapter.last_artifact["citations"][0]["source"] == "backups.md"
 
 
+@pytest.mark.slow
 def test_core_packages_never_import_crewai():
     """Every module of rankwise.tools, rankwise.graphs and rankwise.cli, each imported:
     none of them loads crewai (only rankwise.agents may)."""
@@ -204,7 +205,8 @@ def test_crews_and_agents_with_knowledge_sources_search_the_knowledge_base(setti
     llm = LLM(model="ollama/llama3.2", base_url=ollama.url, temperature=0)
 
     def crew(agent_knowledge: bool) -> Crew:
-        source = KnowledgeBaseSource(knowledge_base=kb, paths=[docs])
+        source = (KnowledgeBaseSource(kb, paths=[docs]) if agent_knowledge  # as documented
+                  else KnowledgeBaseSource(knowledge_base=kb, paths=[docs]))
         agent = Agent(role="Librarian", goal="Answer from the documents", llm=llm,
                       backstory="You read the company's documents.",
                       knowledge_sources=[source] if agent_knowledge else None)
@@ -254,6 +256,8 @@ def test_crewais_own_sources_are_stored_once_and_reset_stays_in_the_tenant(setti
         assert found[0]["content"].startswith('<passage n="1"') and "Mondays" in found[0]["content"]
 
         stranger = KnowledgeBaseSource(knowledge_base=neighbour)
+        with pytest.raises(TypeError, match="twice"):
+            KnowledgeBaseSource(kb, knowledge_base=neighbour)
         with pytest.raises(InvalidArgumentError, match="use_knowledge_base"):
             Knowledge(collection_name="crew", sources=[stranger]).add_sources()
 
