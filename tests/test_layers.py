@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import ROOT
 
 PACKAGES = {"tools": "rankwise.tools", "graphs": "rankwise.graphs",
-            "agents": "rankwise.agents", "cli": "rankwise.cli", "rankwise": "rankwise"}
+            "agents": "rankwise.agents", "cli": "rankwise.cli", "src/rankwise": "rankwise"}
 APPLICATION_MAY_USE = ("rankwise.tools.core", "rankwise.tools.agent_tools")
 MAY_IMPORT = {
     "rankwise.tools.core": ("rankwise.tools.core",),
