@@ -237,6 +237,7 @@ HOLD = "from pymilvus import MilvusClient; MilvusClient({!r}); print('ready', fl
        "import time; time.sleep(60)"
 
 
+@pytest.mark.slow
 def test_a_locked_file_prints_one_line_not_milvus_lites_traceback(settings, env_for_cli):
     holder = subprocess.Popen([sys.executable, "-c", HOLD.format(settings.milvus_uri)],
                               stdout=subprocess.PIPE, text=True)

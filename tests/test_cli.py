@@ -10,6 +10,8 @@ import sys
 import pytest
 from rankwise.cli.app import parse_filters
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 def rankwise(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rankwise.cli.app", *args], env=env,

@@ -132,6 +132,7 @@ HOLD_LOCK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_store_locked_by_another_process_names_the_file_and_the_server_option(settings):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(path=settings.milvus_uri)],
                               stdout=subprocess.PIPE, text=True)

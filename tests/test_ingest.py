@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from langchain_core.documents import Document
 from rankwise.tools import KnowledgeBase
 from rankwise.tools.core.chunking import Chunker
@@ -187,6 +188,7 @@ KILLED_INGEST = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ingest_killed_midway_then_rerun_gives_exactly_the_right_chunks(
     settings, ollama, docs, tmp_path
 ):

@@ -19,6 +19,8 @@ from langgraph_sdk import get_client
 from rankwise.tools import KnowledgeBase, Settings
 from test_mcp import free_port
 
+pytestmark = pytest.mark.slow  # real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = {"backups.md": "Nightly backups are kept for thirty days.",
          "food.md": "The cafeteria serves soup on Mondays."}

@@ -8,7 +8,6 @@ import json
 import pytest
 from rankwise.cli.app import app
 from rankwise.tools import KnowledgeBase, run_checks
-from test_evaluation import write_dataset
 from typer.testing import CliRunner
 
 FACTS = [

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 
 from rankwise import __version__
 
+pytestmark = pytest.mark.slow  # real processes
+
 FACTS = {"backups.md": "Nightly backups are kept for thirty days.",
          "food.md": "The cafeteria serves soup on Mondays."}
 TOOLS = {"retrieve", "rerank", "ask_knowledge_base"}

@@ -23,6 +23,8 @@ from rankwise.tools import (
 )
 from rankwise.tools.adapters.milvus import MilvusStore
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 def start_milvus(data, port: int | None = None) -> tuple[subprocess.Popen, int]:
     """`python -m milvus_lite server` on `data` and a free (or the given) port."""
