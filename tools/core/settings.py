@@ -90,7 +90,8 @@ class Settings(BaseSettings):
         "./rankwise.db",
         description="Milvus Lite file path, or http(s)://host:19530 for a Milvus server.",
     )
-    milvus_token: SecretStr | None = Field(None, description="Token for a Milvus server.")
+    milvus_token: SecretStr | None = Field(
+        None, description="Token for a Milvus server or Zilliz Cloud.")
     milvus_db: str | None = Field(None, description="Milvus database (servers; default 'default').")
     collection: str = Field("rankwise", max_length=255, description="Milvus collection name.")
     tenant: str | None = Field(
@@ -98,7 +99,8 @@ class Settings(BaseSettings):
         description="Tenant whose chunks this process writes and searches, in a "
         "collection many tenants share (a partition key).")
     search_mode: SearchMode = Field(
-        "hybrid", description="hybrid (dense + BM25, fused), dense, or lexical (BM25).")
+        "hybrid", description="hybrid (dense + BM25, fused), dense, or lexical (BM25): for the "
+        "search API, the tools, the retriever, the graph and the CLI.")
     hybrid_depth: int = Field(
         100, ge=1, le=1000, description="Candidates each search of a hybrid search fuses.")
     lexical_weight: float | None = Field(
@@ -106,30 +108,39 @@ class Settings(BaseSettings):
         "rest); default: calibrated per collection from how well each leg reads it (0.3 "
         "when both read it alike).")
     lexical_language: str = Field(
-        "auto", description="BM25 stemming and stopwords: auto (detected from a new "
-        "collection's first chunks), none, or a language such as english, german, french.")
+        "auto", description="BM25 stemming and stopwords of the words outside Han text: auto "
+        "(detected from a new collection's first chunks, then recorded), none, or a language "
+        "such as english, german, french (27 with Snowball stemmers and stopword lists). Han "
+        "text is segmented by jieba whatever the language.")
     request_timeout: float = Field(60.0, gt=0, le=86_400, allow_inf_nan=False,
-                                   description="Seconds per Ollama request.")
-    retry_attempts: int = Field(4, ge=1, le=20, description="Attempts per transient failure.")
+                                   description="Seconds per model request, every provider "
+                                   "(an ingest sizes its embedding requests to a sixth of it).")
+    retry_attempts: int = Field(
+        4, ge=1, le=20, description="Tries for a transient fault (refused, reset, timeout, 429, "
+        "5xx, a garbled reply); an ingest allows five times as many failures in a row once the "
+        "server has answered.")
     chunk_size: int = Field(
         256, ge=16, le=8192, description="Embedding-model tokens per chunk at most (fewer "
         "when the model's window is smaller).")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     embed_context: int | None = Field(
         None, ge=16, description="The embedding model's window in tokens (default: what "
-        "Ollama's /api/show says; unknown for other providers).")
+        "Ollama's /api/show says; unknown for other providers): set it when a server "
+        "overstates it.")
     embed_tokenizer: str | None = Field(
-        None, description="The embedding model's tokenizer.json, for exact token counts "
-        "(default: an over-estimate).")
+        None, description="The embedding model's Hugging Face tokenizer.json, for exact token "
+        "counts (default: an over-estimate that may fill 90% of the window).")
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding request at most.")
     embed_batch_chars: int = Field(64_000, ge=1000, description="Characters per request at most.")
-    embed_concurrency: int = Field(4, ge=1, le=64, description="Embedding requests in flight.")
+    embed_concurrency: int = Field(
+        4, ge=1, le=64,
+        description="Embedding requests computing at once at most (one more waits queued).")
     chat_num_ctx: int = Field(
         8192, ge=512, description="Context sent as num_ctx (capped by the model's own)."
     )
     rerank_strategy: Strategy = Field(
-        "listwise", description="How the LLM reorders candidates."
-    )
+        "listwise", description="How the LLM reorders candidates: pointwise, listwise, "
+        "tournament, pairwise, cross_encoder (the rerank model alone) or none.")
     rerank_top_n: int = Field(20, ge=1, le=MAX_RERANK_N,
                               description="Candidates retrieved for rerank.")
     rerank_top_k: int = Field(5, ge=1, le=MAX_TOOL_K, description="Passages kept after rerank.")
@@ -155,7 +166,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Folders a served knowledge base may ingest from "
         "when a client asks (MCP --ingest-root, LangGraph Server's ingest graph); JSON list.")
     threads_db: str = Field(
-        "./rankwise-threads.sqlite", description="SQLite file keeping `ask --thread` threads."
+        "./rankwise-threads.sqlite", description="SQLite file keeping `ask --thread` "
+        "conversations."
     )
     rerank_passage_chars: int = Field(
         2000, ge=100, description="Characters of one passage in a rerank prompt at most."
