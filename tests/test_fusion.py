@@ -1,11 +1,13 @@
 """Hybrid search that never loses to its better leg: scores normalised on their theoretical
-range, and each leg weighed by how well it reads the collection (a known-item check)."""
+range, and each leg weighed by how well it reads the collection (the inverse cloze task)."""
 
 from __future__ import annotations
 
-from langchain_core.embeddings import DeterministicFakeEmbedding
+import re
+
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from rankwise.tools import KnowledgeBase
-from rankwise.tools.core.calibration import Calibration, pseudo_query
+from rankwise.tools.core.calibration import Calibration, cloze
 from rankwise.tools.core.fusion import fuse
 
 # Twelve one-line Chinese documents and six keywords, each found in one document only.
@@ -69,10 +71,12 @@ def test_the_calibration_is_kept_with_the_collection_and_a_setting_overrides_it(
 
 
 def test_a_collection_both_legs_read_keeps_the_default_shares(kb):
-    kb.add_texts([f"Note {n}: the {word} team meets on {day}." for n, (word, day) in enumerate(
-        zip(["sales", "support", "design", "finance", "legal", "ops", "research", "hiring",
-             "security", "data"], ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                                   "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]))])
+    kb.add_texts([f"The {word} team meets on {day} mornings. Everyone in {word} brings the "
+                  f"{word} numbers to the {word} meeting." for word, day in
+                  zip(["sales", "support", "design", "finance", "legal", "ops", "research",
+                       "hiring", "security", "data"],
+                      ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Monday",
+                       "Tuesday", "Wednesday", "Thursday", "Friday"])])
 
     calibration = kb.store.calibration
 
@@ -113,10 +117,96 @@ def test_shares_follow_each_legs_known_item_mrr():
     assert blind.stale(200) and blind.stale(50) and not blind.stale(150)
 
 
-def test_a_pseudo_query_is_a_short_sentence_of_the_chunk():
+def test_a_cloze_query_is_a_short_sentence_taken_out_of_its_chunk():
     chinese = ("第一句很短。语义检索系统先把文档切成段落，"
                "然后为每一段计算向量，最后按相似度排序返回结果。")
-    english = "Short. " + " ".join(["The nightly backup keeps thirty days of copies"] * 4) + "."
-    assert pseudo_query(chinese) in chinese and 10 <= len(pseudo_query(chinese)) <= 30
-    assert pseudo_query(english).startswith("The nightly backup")
-    assert pseudo_query("Hi.") is None
+    query, rest = cloze(chinese)
+    assert chinese.startswith(rest) and rest == "第一句很短。"
+    assert query in chinese and query not in rest and 10 <= len(query) <= 30
+
+    query, rest = cloze("The staging cluster is rebuilt from scratch every Sunday night.")
+    assert (query, rest) == ("The staging cluster is rebuilt", "from scratch every Sunday night.")
+    assert cloze("Hi.") is None
+
+
+# ---- calibration on what questions share with their chunks, not on copies of it ------------
+SYLLABLES = ["ba", "de", "fi", "go", "ku", "la", "me", "ni", "po", "ru", "sa", "te"]
+
+
+def word(topic: int, wording: int, concept: int) -> str:
+    """The `wording`-th synonym of a topic's `concept`: synonyms share no letters' worth of
+    BM25 terms, only their meaning."""
+    return SYLLABLES[topic] + SYLLABLES[wording + 4] + SYLLABLES[concept + 8] + "x"
+
+
+def sentence(topic: int, wording: int) -> str:
+    return " ".join(word(topic, wording, concept) for concept in range(4)) + "."
+
+
+class ConceptEmbeddings(Embeddings):
+    """Reads meaning: every synonym of a concept is one dimension (a model that knows
+    paraphrases); BM25 sees only the words."""
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.01] * (len(SYLLABLES) * 4)
+        for found in re.findall(r"[a-z]{7}", text):
+            topic, concept = SYLLABLES.index(found[:2]), SYLLABLES.index(found[4:6]) - 8
+            vector[topic * 4 + concept] += 1.0
+        return vector
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+def test_a_leg_cannot_look_better_to_the_calibration_than_to_paraphrased_questions(settings):
+    """Each chunk says one thing twice in other words; the questions say it a third way.
+    A sentence copied out of its chunk lets BM25 match it verbatim (the known-item check
+    read BM25's MRR as 1.0 here); taken out of the chunk, it must be found by meaning."""
+    kb = KnowledgeBase(settings, embeddings=ConceptEmbeddings(), collection="paraphrase")
+    topics = range(len(SYLLABLES))
+    kb.add_texts([f"{sentence(t, 0)} {sentence(t, 1)}" for t in topics],
+                 [{"source": f"topic{t}"} for t in topics])
+
+    def mrr(mode: str) -> float:
+        ranks = [[h.source for h in kb.search(sentence(t, 2), k=10, mode=mode)]
+                 for t in topics]
+        return sum(1 / (r.index(f"topic{t}") + 1) if f"topic{t}" in r else 0.0
+                   for t, r in zip(topics, ranks)) / len(topics)
+
+    calibration = kb.calibrate()
+    asked_lexical, asked_dense = mrr("lexical"), mrr("dense")
+
+    assert calibration is not None and calibration.method == "inverse cloze"
+    assert asked_dense > 0.9 and asked_lexical < 0.2, "the case: only meaning finds them"
+    assert calibration.lexical_mrr <= asked_lexical + 0.2
+    assert calibration.dense_mrr >= asked_dense - 0.2
+    assert calibration.weak_leg() == "lexical" and kb.fusion_shares()["lexical"] < 0.1
+
+
+def test_an_ingest_calibrates_with_two_embedding_requests_and_no_search(settings, ollama,
+                                                                        monkeypatch):
+    """The calibration is off Milvus's critical path: it reads one sample and ranks it in
+    memory, so it never waits on an index Milvus is still building after the inserts."""
+    searched: list[str] = []
+    kb = KnowledgeBase(settings, collection="cheap", embed_batch_size=64)
+    texts = [f"Team {n} meets on day {n % 7}. Team {n} keeps notes of every meeting."
+             for n in range(120)]
+    kb.add_texts(texts[:1])  # opens the store, so that its client can be watched
+    for name in ("search", "hybrid_search"):
+        monkeypatch.setattr(kb.store.client, name,
+                            lambda *a, _name=name, **k: searched.append(_name) or [])
+    ollama.requests.clear()
+
+    report = kb.add_texts(texts)
+
+    chunks = {f"search_document: {t}" for t in texts}
+    extra = [[t for t in body["input"] if t not in chunks]
+             for path, body in ollama.requests if path == "/api/embed"]
+    assert report.added == len(texts) - 1
+    assert kb.store.calibration is not None and kb.store.calibration.chunks == len(texts)
+    assert searched == [], "no search: the legs are ranked in memory"
+    assert sum(map(len, extra)) <= 2 * 48, "a query and a stripped chunk per sampled chunk"
+    assert len([e for e in extra if e]) == 2, "the queries and the stripped chunks, batched"

@@ -10,17 +10,17 @@ from rankwise.cli.app import app
 from rankwise.tools import KnowledgeBase, run_checks
 from typer.testing import CliRunner
 
-FACTS = [
-    "Nightly backups run at two in the morning and are kept for thirty days.",
-    "Signing keys are rotated every ninety days by the security team.",
-    "The cafeteria serves soup on Mondays and fish on Fridays.",
-    "Visitors sign in at the front desk and wear a badge at all times.",
-    "The staging cluster is rebuilt from scratch every Sunday night.",
-    "Expense reports are due on the fifth working day of each month.",
-    "The library lends laptops for up to two weeks with a student card.",
-    "Fire drills happen twice a year, always announced a week ahead.",
-    "Parking permits are renewed online before the end of January.",
-    "The print server queues jobs by department and prints them in order.",
+FACTS = [  # two sentences each: one taken out still has its chunk to find
+    "Nightly backups run at two in the morning. Backups are kept for thirty days.",
+    "Signing keys are rotated every ninety days. The security team rotates the keys.",
+    "The cafeteria serves soup on Mondays. The cafeteria serves fish on Fridays.",
+    "Visitors sign in at the front desk. Visitors wear a badge at all times.",
+    "The staging cluster is rebuilt every Sunday night. The cluster starts from scratch.",
+    "Expense reports are due on the fifth working day. Late expense reports wait a month.",
+    "The library lends laptops for two weeks. The library needs a student card.",
+    "Fire drills happen twice a year. Each fire drill is announced a week ahead.",
+    "Parking permits are renewed online. Parking permits expire at the end of January.",
+    "The print server queues jobs by department. The print server prints them in order.",
 ]
 
 

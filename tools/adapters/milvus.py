@@ -573,41 +573,19 @@ class MilvusStore:
         self.calibration = calibration
 
     @boundary("sampling chunks")
-    def sample(self, size: int, seed: int = 0) -> list[Hit]:
-        """About `size` chunks spread over the collection (ids are hashes, so those from
-        a seeded point of the id space on are a fair sample)."""
+    def sample(self, size: int, seed: int = 0) -> list[tuple[Hit, list[float]]]:
+        """About `size` chunks spread over the collection, each with its vector (ids are
+        hashes, so those from a seeded point of the id space on are a fair sample)."""
         if self.dimension is None:
             return []
         start = random.Random(seed).getrandbits(128).to_bytes(16, "big").hex()
+        fields = [*OUTPUT_FIELDS, "vector"]
         rows = list(self.client.query(self.name, filter=self._scoped(f'id >= "{start}"'),
-                                      output_fields=OUTPUT_FIELDS, limit=size))
+                                      output_fields=fields, limit=size))
         if len(rows) < size:  # wrap around the id space
             rows += list(self.client.query(self.name, filter=self._scoped(f'id < "{start}"'),
-                                           output_fields=OUTPUT_FIELDS, limit=size - len(rows)))
-        return [_hit(row) for row in rows]
-
-    @boundary("searching")
-    def ranked_ids(self, vectors: Sequence[list[float]], queries: Sequence[str],
-                   k: int) -> tuple[list[list[str]], list[list[str]]]:
-        """For each query, the ids of its `k` best chunks by cosine (its vector) and by
-        BM25 (its text): two searches of many queries each, not two per query."""
-        if self.dimension is None or not queries:
-            return [[] for _ in queries], [[] for _ in queries]
-        expr = self._scoped("")
-        where = {"filter": expr} if expr else {}
-        dense = self.client.search(self.name, data=list(vectors), anns_field="vector",
-                                   limit=k, output_fields=[], search_params=_dense_params(k),
-                                   **where)
-        terms = [self.analyzer.analyze(q) if self.analyzer else q for q in queries]
-        asked = [n for n, t in enumerate(terms) if t.strip()]  # stopwords only: no match
-        lexical: list[list[str]] = [[] for _ in queries]
-        if self.lexical and asked:
-            found = self.client.search(self.name, data=[terms[n] for n in asked],
-                                       anns_field="sparse", limit=k, output_fields=[],
-                                       search_params={"metric_type": "BM25"}, **where)
-            for n, rows in zip(asked, found):
-                lexical[n] = [row["id"] for row in rows]
-        return [[row["id"] for row in rows] for rows in dense], lexical
+                                           output_fields=fields, limit=size - len(rows)))
+        return [(_hit(row), list(map(float, row["vector"]))) for row in rows]
 
     @boundary("counting chunks")
     def count(self) -> int:

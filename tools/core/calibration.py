@@ -1,57 +1,112 @@
 """How well each leg of a hybrid search reads a collection, measured without judgements.
 
-A known-item check (the pseudo-queries of Bruch et al.'s calibration idea, and of
-known-item evaluation): a sentence taken from a chunk is the query, that chunk the item
-to find. Each leg's mean reciprocal rank over a sample of chunks says how well it reads
-this collection: an embedding model that does not know the language finds few of the
-chunks from their own sentences, BM25 over a language it cannot segment finds few too.
-The fusion weights are the default shares scaled by each leg's MRR over the better leg's,
-so a leg that reads the collection as well as the other keeps its default share.
+The inverse cloze task (Lee, Chang and Toutanova, "Latent Retrieval for Weakly Supervised
+Open Domain Question Answering", ACL 2019): a sentence is taken out of a chunk, and the
+rest of that chunk is what the sentence must find. A query copied out of the very text it
+is to find would let BM25 match its own words verbatim, so that BM25 read every
+collection "well" (it did: rankwise's earlier known-item check). Taken out, the sentence
+shares with its chunk only what the chunk says around it, as a real question does.
+
+Each sampled chunk, stripped of its sentence, is hidden in a pool of other chunks of the
+collection, and each leg ranks the pool for every sentence. The dense leg ranks by cosine,
+with the stripped chunks embedded again; the BM25 leg by Milvus's BM25 over rankwise's own
+terms. Each leg's mean reciprocal rank says how well it reads this collection. The fusion
+shares are the default shares scaled by each leg's MRR over the better leg's, so a leg
+that reads the collection as well as the other keeps its default share.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from .chunking import estimate_tokens
 
 DEFAULT_SHARES = {"dense": 0.7, "lexical": 0.3}
 """The fusion shares of a collection both legs read equally well, or not yet calibrated."""
-SAMPLE = 48  # chunks asked for their own sentences
+SAMPLE = 48  # chunks stripped of a sentence that the sentence must find
+POOL = 256  # chunks ranked for each sentence, the stripped ones among them
 MIN_CHUNKS = 8  # fewer chunks than this are not worth calibrating
-QUERY_TOKENS = 24  # a pseudo-query is a sentence cut to about this many tokens
-CALIBRATION_VERSION = 1
+QUERY_TOKENS = 24  # a query is a sentence cut to about this many tokens
+MIN_TOKENS = 4  # neither the query nor what is left of the chunk may be shorter
+DEPTH = 10  # a chunk ranked below this is not found
+METHOD = "inverse cloze"
+CALIBRATION_VERSION = 2  # 1: the known-item check (sentences left in their chunks)
+BM25_K1, BM25_B = 1.2, 0.75  # Milvus's defaults
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;])\s*|\n+")
+_WORD = re.compile(r"\S+")
 
 
-def pseudo_query(text: str) -> str | None:
-    """The start of the chunk's longest sentence: about `QUERY_TOKENS` tokens, and never
-    more than 60% of the chunk (a query that is the whole chunk would find it by identity,
-    not by reading); None for a chunk too short to ask about."""
+def _pieces(text: str) -> list[str]:
+    """Whole words, or characters of unspaced words (Chinese, Japanese)."""
+    return [piece for word in _WORD.findall(text)
+            for piece in ([word] if estimate_tokens(word) <= 4 else list(word))]
+
+
+def _joined(pieces: Sequence[str]) -> str:
+    return "".join(p if len(p) == 1 and not p.isascii() else f" {p}" for p in pieces).strip()
+
+
+def cloze(text: str) -> tuple[str, str] | None:
+    """(query, rest): the chunk's longest sentence as the query, cut to about
+    `QUERY_TOKENS` tokens, and the chunk without that sentence. A chunk of one sentence
+    is split in two instead: its first half asks, its second half is to be found. None
+    for a chunk too short to ask about."""
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
     longest = max(sentences, key=len, default="")
-    limit = min(QUERY_TOKENS, int(0.6 * estimate_tokens(text)))
-    if limit < 4 or estimate_tokens(longest) < 4:
-        return None
+    if len(sentences) > 1:
+        asked, rest = _pieces(longest), text.replace(longest, " ", 1).strip()
+    else:
+        pieces = _pieces(longest)
+        asked, rest = pieces[:len(pieces) // 2], _joined(pieces[len(pieces) // 2:])
     query = ""
-    for word in re.findall(r"\S+", longest):  # whole words, or characters when unspaced
-        for piece in ([word] if estimate_tokens(word) <= 4 else list(word)):
-            if estimate_tokens(query + piece) > limit:
-                return query.strip()
-            query += piece if len(piece) == 1 and not piece.isascii() else f" {piece}"
-    return query.strip()
+    for n in range(1, len(asked) + 1):
+        if estimate_tokens(candidate := _joined(asked[:n])) > QUERY_TOKENS:
+            break
+        query = candidate
+    if estimate_tokens(query) < MIN_TOKENS or estimate_tokens(rest) < MIN_TOKENS:
+        return None
+    return query, rest
+
+
+def bm25_scores(queries: Sequence[Sequence[str]],
+                documents: Sequence[Sequence[str]]) -> list[list[float]]:
+    """For each query's terms, the BM25 score of every document's terms, with the pool's
+    own document frequencies and lengths (Milvus's formula and parameters)."""
+    counts = [Counter(terms) for terms in documents]
+    frequency = Counter(term for count in counts for term in count)
+    average = sum(map(len, documents)) / max(len(documents), 1) or 1.0
+    idf = {term: math.log(1 + (len(documents) - df + 0.5) / (df + 0.5))
+           for term, df in frequency.items()}
+    norms = [BM25_K1 * (1 - BM25_B + BM25_B * len(terms) / average) for terms in documents]
+    return [[sum(idf[t] * count[t] * (BM25_K1 + 1) / (count[t] + norm)
+                 for t in set(query) if t in count)
+             for count, norm in zip(counts, norms)] for query in queries]
+
+
+def mean_reciprocal_rank(scores: Sequence[Sequence[float]], targets: Sequence[int]) -> float:
+    """The mean over queries of 1 / the rank of its target (0 past `DEPTH`). Ties count
+    against the target, so a leg that scores nothing finds nothing."""
+    total = 0.0
+    for row, target in zip(scores, targets):
+        rank = 1 + sum(1 for n, s in enumerate(row) if n != target and s >= row[target])
+        total += 1 / rank if rank <= DEPTH else 0.0
+    return total / max(len(targets), 1)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Each leg's known-item MRR on a collection, and the fusion shares that follow."""
+    """Each leg's MRR on a collection, and the fusion shares that follow."""
 
     dense_mrr: float
     lexical_mrr: float
     queries: int
     chunks: int  # the collection's size when measured: grown twice as big, measure again
     version: int = CALIBRATION_VERSION
+    method: str = "known item"  # what a record without the field was measured by
 
     @property
     def shares(self) -> dict[str, float]:
@@ -78,5 +133,5 @@ class Calibration:
             return "lexical"
         return None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)

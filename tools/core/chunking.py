@@ -93,7 +93,12 @@ class Chunk:
     @property
     def embedded(self) -> str:
         """What the models read: the headings, then the chunk's own text."""
-        return f"{self.context}\n\n{self.text}" if self.context else self.text
+        return embedded_text(self.context, self.text)
+
+
+def embedded_text(context: str, text: str) -> str:
+    """What the embedding model reads of a chunk: its headings, then its text."""
+    return f"{context}\n\n{text}" if context else text
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)

@@ -109,12 +109,13 @@ def run_checks(settings: Settings) -> list[Check]:
 def _legs(kb: KnowledgeBase, blocked: str | None) -> Check:
     """How each search leg reads the collection: as measured at ingest, or measured now
     when the embedding model answers."""
-    if kb.store.calibration is None and blocked is not None:
+    if blocked is None:
+        try:
+            kb.measured_legs()
+        except RankwiseError as exc:
+            return Check("search legs", False, f"could not be measured: {exc}")
+    elif kb.store.calibration is None:
         return _skipped("search legs", f"not measured at ingest, and {blocked}")
-    try:
-        kb.measured_legs()
-    except RankwiseError as exc:
-        return Check("search legs", False, f"could not be measured: {exc}")
     report = kb.leg_report()
     calibration = kb.store.calibration
     if report is None or calibration is None:

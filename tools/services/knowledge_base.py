@@ -16,8 +16,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..adapters import models
 from ..core.aio import in_thread
-from ..core.calibration import DEFAULT_SHARES, MIN_CHUNKS, Calibration, pseudo_query
-from ..core.calibration import SAMPLE as CALIBRATION_SAMPLE
+from ..core.calibration import CALIBRATION_VERSION, DEFAULT_SHARES, METHOD, Calibration
 from ..core.display import Hits
 from ..core.documents import Source, discover, exists, group_documents, load_file
 from ..core.errors import (
@@ -38,6 +37,7 @@ from ..core.vocabulary import (
     choose,
     require_text,
 )
+from .calibration import measure_legs
 from .ingest import IngestProgress, IngestReport, ingest_sources
 
 if TYPE_CHECKING:
@@ -241,30 +241,19 @@ class KnowledgeBase:
     def calibrate(self) -> Calibration | None:
         """Measure how well each leg reads this collection (see `core/calibration.py`) and
         record it with the collection; None where there is no BM25 leg or too little text."""
-        store = self.store
-        if not store.lexical or store.count() < MIN_CHUNKS:
-            return None
-        asked = [(chunk.id, query) for chunk in store.sample(CALIBRATION_SAMPLE)
-                 if (query := pseudo_query(chunk.text)) is not None]
-        if not asked:
-            return None
-        queries = [query for _, query in asked]
-        dense, lexical = store.ranked_ids([self.embedder.embed_query(q) for q in queries],
-                                          queries, 10)
-
-        def mrr(rankings: list[list[str]]) -> float:
-            return sum(1 / (ids.index(item) + 1) if item in ids else 0.0
-                       for (item, _), ids in zip(asked, rankings)) / len(asked)
-
-        calibration = Calibration(dense_mrr=mrr(dense), lexical_mrr=mrr(lexical),
-                                  queries=len(asked), chunks=store.count())
-        store.record_calibration(calibration)
+        calibration = measure_legs(self.store, self.embedder, self.settings.embed_batch_size,
+                                   self.settings.embed_batch_chars)
+        if calibration is not None:
+            self.store.record_calibration(calibration)
         return calibration
 
     def measured_legs(self) -> Calibration | None:
-        """The collection's calibration, measured now if it has none yet (None where
-        there is no BM25 leg or too little text)."""
-        return self.store.calibration or self.calibrate()
+        """The collection's calibration, measured now if it has none yet or one made by an
+        earlier method (None where there is no BM25 leg or too little text)."""
+        current = self.store.calibration
+        if current is not None and current.version == CALIBRATION_VERSION:
+            return current
+        return self.calibrate()
 
     def leg_report(self) -> str | None:
         """One line on how each leg reads the collection, with a fix when one reads it
@@ -273,9 +262,11 @@ class KnowledgeBase:
         if calibration is None:
             return None
         shares = self.fusion_shares()
-        line = (f"from {calibration.queries} of its own sentences, dense search finds "
-                f"{calibration.dense_mrr:.0%} of this collection's chunks first or near it "
-                f"(MRR), BM25 {calibration.lexical_mrr:.0%}; hybrid search weighs them "
+        how = ("each taken out of the chunk it must find (inverse cloze)"
+               if calibration.method == METHOD else "each left in its chunk (known item)")
+        line = (f"from {calibration.queries} of its own sentences, {how}, dense search "
+                f"finds {calibration.dense_mrr:.0%} of those chunks first or near it (MRR), "
+                f"BM25 {calibration.lexical_mrr:.0%}; hybrid search weighs them "
                 f"{shares['dense']:.0%} / {shares['lexical']:.0%}")
         weak = calibration.weak_leg()
         if weak == "dense":

@@ -51,6 +51,9 @@ class Provider:
     """How one provider's model fails, what it supports, and how it is called."""
 
     name = "generic"
+    batches_queries = False
+    """Whether the client embeds a query as a document of one text, so that many queries
+    go in one request (a generic Embeddings may treat queries apart)."""
 
     def __init__(self, model: str, where: str | None = None) -> None:
         self.model = model

@@ -101,6 +101,16 @@ class GuardedEmbeddings(Embeddings):
             lambda: self._checked([self.query_inner.embed_query(prefixed)], 1)[0],
             self.attempts, retry_also=InvalidVectorError)
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Queries embedded as `embed_query` would, in one request where the provider
+        embeds a query the same as a document of one text (Ollama, OpenAI)."""
+        if not self.provider.batches_queries:
+            return [self.embed_query(text) for text in texts]
+        prefixed = [self.identity.query_prefix + t for t in texts]
+        return self.provider.call(
+            lambda: self._checked(self.query_inner.embed_documents(prefixed), len(texts)),
+            self.attempts, retry_also=InvalidVectorError)
+
     def _checked(self, vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:
         """`vectors` if there is one per text, each finite, non-zero and of one length;
         a bad batch is retried like a transient fault, then reported, never stored."""

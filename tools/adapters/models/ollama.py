@@ -45,6 +45,7 @@ class OllamaProvider(Provider):
     """An Ollama model on `host`."""
 
     name = "ollama"
+    batches_queries = True  # its embed_query is embed_documents([text])[0]
 
     def __init__(self, model: str, host: str, timeout: float = 60.0, attempts: int = 4) -> None:
         super().__init__(model, host)

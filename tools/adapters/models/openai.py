@@ -12,6 +12,7 @@ from .boundary import Provider
 
 class OpenAIProvider(Provider):
     name = "openai"
+    batches_queries = True  # its embed_query is embed_documents([text])[0]
 
     def rerank_kwargs(self, *, num_ctx: int, max_tokens: int, logprobs: bool) -> dict[str, Any]:
         extra = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
