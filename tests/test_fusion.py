@@ -128,6 +128,12 @@ def test_a_cloze_query_is_a_short_sentence_taken_out_of_its_chunk():
     assert (query, rest) == ("The staging cluster is rebuilt", "from scratch every Sunday night.")
     assert cloze("Hi.") is None
 
+    query, _ = cloze("See the log. Tools inherit BaseTool and read /var/log/wtmp_archive daily.")
+    assert query == "Tools inherit BaseTool and read /var/log/wtmp_archive daily.", (
+        "identifiers and paths stay whole words")
+    query, _ = cloze("第一句很短。工具继承 BaseTool，声明名称、描述和参数模式以后再注册到代理。")
+    assert query.startswith("工具继承 BaseTool") and "声明名称" in query
+
 
 # ---- calibration on what questions share with their chunks, not on copies of it ------------
 SYLLABLES = ["ba", "de", "fi", "go", "ku", "la", "me", "ni", "po", "ru", "sa", "te"]

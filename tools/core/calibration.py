@@ -37,17 +37,24 @@ METHOD = "inverse cloze"
 CALIBRATION_VERSION = 2  # 1: the known-item check (sentences left in their chunks)
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus's defaults
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;])\s*|\n+")
-_WORD = re.compile(r"\S+")
+_CJK = "\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"  # with CJK punctuation
+_PIECE = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_IS_CJK = re.compile(f"[{_CJK}]")
 
 
 def _pieces(text: str) -> list[str]:
-    """Whole words, or characters of unspaced words (Chinese, Japanese)."""
-    return [piece for word in _WORD.findall(text)
-            for piece in ([word] if estimate_tokens(word) <= 4 else list(word))]
+    """Each Chinese, Japanese or Korean character, and every other run of non-space
+    characters whole (a word, an identifier, a path)."""
+    return _PIECE.findall(text)
 
 
 def _joined(pieces: Sequence[str]) -> str:
-    return "".join(p if len(p) == 1 and not p.isascii() else f" {p}" for p in pieces).strip()
+    """The pieces as text: CJK characters side by side, everything else spaced."""
+    text = ""
+    for piece in pieces:
+        side_by_side = not text or (_IS_CJK.fullmatch(text[-1]) and _IS_CJK.fullmatch(piece))
+        text += piece if side_by_side else f" {piece}"
+    return text
 
 
 def cloze(text: str) -> tuple[str, str] | None:
