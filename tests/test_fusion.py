@@ -7,7 +7,7 @@ import re
 
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from rankwise.tools import KnowledgeBase
-from rankwise.tools.core.calibration import Calibration, cloze
+from rankwise.tools.core.calibration import Calibration, cloze, lexical_share
 from rankwise.tools.core.fusion import fuse
 
 # Twelve one-line Chinese documents and six keywords, each found in one document only.
@@ -107,6 +107,31 @@ def test_a_hit_below_a_cut_list_scores_its_floor_and_one_past_a_short_list_zero(
              for f in fuse({"dense": dense, "lexical": lexical}, {"dense": 0.5, "lexical": 0.5},
                            3, 2)}
     assert fused == {"a": 0.5, "b": round(0.5 * 0.6 / 0.9, 3), "c": round(0.5 * 0.6 / 0.9 + 0.5, 3)}
+
+
+def test_a_models_floor_lets_a_narrow_band_of_high_cosines_lead():
+    """multilingual-e5 scores unrelated text about 0.76: from a floor of 0 its clear lead
+    (0.86 against 0.84) would look like a tie, and BM25's order would win."""
+    dense = [("a", 0.86), ("b", 0.84), ("c", 0.79)]
+    lexical = [("b", 10.0), ("a", 8.0), ("c", 7.5)]
+    lists, weights = {"dense": dense, "lexical": lexical}, {"dense": 0.7, "lexical": 0.3}
+
+    assert fuse(lists, weights, 3, 3)[0].id == "b"
+    assert fuse(lists, weights, 3, 3, {"dense": 0.76})[0].id == "a"
+
+
+def test_the_bm25_share_is_the_one_under_which_the_fused_ranking_finds_most():
+    # dense ranks every target second; BM25 ranks half of them first and matches nothing
+    # for the rest: some BM25 weight helps, all of it loses the other half
+    dense = [[0.9 if n == (q + 1) % 6 else 0.8 if n == q else 0.1 for n in range(6)]
+             for q in range(6)]
+    lexical = [[5.0 if n == q and q % 2 == 0 else 0.0 for n in range(6)] for q in range(6)]
+    share, fused = lexical_share(dense, lexical, list(range(6)), 0.0, 6)
+    assert 0 < share < 1 and fused == 0.75  # three found first, three second
+
+    misleading = [[5.0 if n == (q + 2) % 6 else 0.0 for n in range(6)] for q in range(6)]
+    share, fused = lexical_share(dense, misleading, list(range(6)), 0.0, 6)
+    assert share < 0.1 and fused == 0.5
 
 
 def test_shares_follow_each_legs_known_item_mrr():
@@ -216,3 +241,29 @@ def test_an_ingest_calibrates_with_two_embedding_requests_and_no_search(settings
     assert searched == [], "no search: the legs are ranked in memory"
     assert sum(map(len, extra)) <= 2 * 48, "a query and a stripped chunk per sampled chunk"
     assert len([e for e in extra if e]) == 2, "the queries and the stripped chunks, batched"
+
+
+class HighFloorEmbeddings(ConceptEmbeddings):
+    """ConceptEmbeddings sharing one large component: unrelated texts score about 0.6, as
+    with multilingual-e5 (0.76)."""
+
+    def _vector(self, text: str) -> list[float]:
+        return [*super()._vector(text), 4.0]
+
+
+def test_the_calibration_measures_the_dense_floor_and_hybrid_search_uses_it(settings):
+    """Questions worded as their topic's chunk means, with one word of the next topic's
+    chunk: BM25 finds the wrong topic, the dense leg the right one, by a margin that is
+    small against a floor of 0 but clear against the model's floor."""
+    kb = KnowledgeBase(settings, embeddings=HighFloorEmbeddings(), collection="floor",
+                       lexical_weight=0.3)
+    topics = range(len(SYLLABLES))
+    kb.add_texts([f"{sentence(t, 0)} {sentence(t, 1)}" for t in topics],
+                 [{"source": f"topic{t}"} for t in topics])
+    calibration = kb.calibrate()
+    questions = [f"{sentence(t, 2)} {word((t + 1) % len(SYLLABLES), 0, 0)}" for t in topics]
+
+    first = [kb.search(q, k=3, mode="hybrid")[0].source for q in questions]
+
+    assert calibration is not None and calibration.dense_floor > 0.5
+    assert first == [f"topic{t}" for t in topics]

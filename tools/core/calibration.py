@@ -10,9 +10,13 @@ shares with its chunk only what the chunk says around it, as a real question doe
 Each sampled chunk, stripped of its sentence, is hidden in a pool of other chunks of the
 collection, and each leg ranks the pool for every sentence. The dense leg ranks by cosine,
 with the stripped chunks embedded again; the BM25 leg by Milvus's BM25 over rankwise's own
-terms. Each leg's mean reciprocal rank says how well it reads this collection. The fusion
-shares are the default shares scaled by each leg's MRR over the better leg's, so a leg
-that reads the collection as well as the other keeps its default share.
+terms. Each leg's mean reciprocal rank says how well it reads this collection. The median
+cosine of a sentence with the pool is the dense leg's floor, the score of an unrelated
+chunk (see `core/fusion.py`). The BM25 share is the one, of 0, 0.05 ... 1, under which the
+fused ranking finds the sentences' chunks best (its MRR); among equals, the nearest to the
+default 0.3 scaled by each leg's MRR over the better leg's (so a leg that matches nothing,
+and cannot change the fused ranking, gets little): the share is chosen with the fusion,
+the depth and the floor that searches use, on questions whose answers are known.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from .chunking import estimate_tokens
+from .fusion import fuse
 
 DEFAULT_SHARES = {"dense": 0.7, "lexical": 0.3}
 """The fusion shares of a collection both legs read equally well, or not yet calibrated."""
@@ -34,7 +39,9 @@ QUERY_TOKENS = 24  # a query is a sentence cut to about this many tokens
 MIN_TOKENS = 4  # neither the query nor what is left of the chunk may be shorter
 DEPTH = 10  # a chunk ranked below this is not found
 METHOD = "inverse cloze"
-CALIBRATION_VERSION = 2  # 1: the known-item check (sentences left in their chunks)
+CALIBRATION_VERSION = 3  # 1: the known-item check (sentences left in their chunks);
+# 2: shares scaled by MRR, dense floor 0
+LEXICAL_SHARES = tuple(n / 20 for n in range(21))  # the BM25 shares tried
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus's defaults
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;])\s*|\n+")
 _CJK = "\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"  # with CJK punctuation
@@ -95,18 +102,55 @@ def bm25_scores(queries: Sequence[Sequence[str]],
 
 
 def mean_reciprocal_rank(scores: Sequence[Sequence[float]], targets: Sequence[int]) -> float:
-    """The mean over queries of 1 / the rank of its target (0 past `DEPTH`). Ties count
-    against the target, so a leg that scores nothing finds nothing."""
+    """The mean over queries of 1 / the rank of its target (0 past `DEPTH`, or where the
+    target scores nothing, 0 or less). Ties count against the target."""
     total = 0.0
     for row, target in zip(scores, targets):
         rank = 1 + sum(1 for n, s in enumerate(row) if n != target and s >= row[target])
-        total += 1 / rank if rank <= DEPTH else 0.0
+        total += 1 / rank if rank <= DEPTH and row[target] > 0 else 0.0
     return total / max(len(targets), 1)
+
+
+def scaled_shares(dense_mrr: float, lexical_mrr: float) -> dict[str, float]:
+    """The default shares, each scaled by its leg's MRR over the better leg's."""
+    best = max(dense_mrr, lexical_mrr)
+    if best <= 0:
+        return dict(DEFAULT_SHARES)
+    raw = {"dense": DEFAULT_SHARES["dense"] * dense_mrr / best,
+           "lexical": DEFAULT_SHARES["lexical"] * lexical_mrr / best}
+    return {leg: value / sum(raw.values()) for leg, value in raw.items()}
+
+
+def lexical_share(dense: Sequence[Sequence[float]], lexical: Sequence[Sequence[float]],
+                  targets: Sequence[int], dense_floor: float, depth: int) -> tuple[float, float]:
+    """(BM25 share, fused MRR): of `LEXICAL_SHARES`, the share under which fusing each
+    query's best `depth` of each leg (BM25 only where a term matched) ranks its target
+    best; among equals, the nearest to `scaled_shares`."""
+    def best(row: Sequence[float], matched: bool) -> list[tuple[str, float]]:
+        order = sorted(range(len(row)), key=lambda n: -row[n])[:depth]
+        return [(str(n), row[n]) for n in order if not matched or row[n] > 0]
+
+    lists = [{"dense": best(d, False), "lexical": best(lex, True)}
+             for d, lex in zip(dense, lexical)]
+    fused: dict[float, float] = {}
+    for share in LEXICAL_SHARES:
+        total = 0.0
+        for legs, target in zip(lists, targets):
+            ranked = [f.id for f in fuse(legs, {"dense": 1 - share, "lexical": share}, DEPTH,
+                                         depth, {"dense": dense_floor})]
+            total += 1 / (ranked.index(str(target)) + 1) if str(target) in ranked else 0.0
+        fused[share] = total / max(len(targets), 1)
+    top = max(fused.values())
+    prior = scaled_shares(mean_reciprocal_rank(dense, targets),
+                          mean_reciprocal_rank(lexical, targets))["lexical"]
+    chosen = min((share for share, mrr in fused.items() if mrr == top),
+                 key=lambda share: abs(share - prior))
+    return chosen, top
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Each leg's MRR on a collection, and the fusion shares that follow."""
+    """Each leg's MRR on a collection, the dense leg's floor, and the fusion shares."""
 
     dense_mrr: float
     lexical_mrr: float
@@ -114,17 +158,21 @@ class Calibration:
     chunks: int  # the collection's size when measured: grown twice as big, measure again
     version: int = CALIBRATION_VERSION
     method: str = "known item"  # what a record without the field was measured by
+    dense_floor: float = 0.0  # the cosine of an unrelated chunk (0 in records before it)
+    lexical_share: float | None = None  # chosen on the questions (None in older records)
+    fused_mrr: float | None = None  # the fused ranking's MRR under that share
 
     @property
     def shares(self) -> dict[str, float]:
-        """The default shares, each scaled by its leg's MRR over the better leg's."""
-        best = max(self.dense_mrr, self.lexical_mrr)
-        if best <= 0:
-            return dict(DEFAULT_SHARES)
-        raw = {"dense": DEFAULT_SHARES["dense"] * self.dense_mrr / best,
-               "lexical": DEFAULT_SHARES["lexical"] * self.lexical_mrr / best}
-        total = sum(raw.values())
-        return {leg: value / total for leg, value in raw.items()}
+        """The chosen shares; `scaled_shares` for a record made before they were chosen."""
+        if self.lexical_share is not None:
+            return {"dense": 1 - self.lexical_share, "lexical": self.lexical_share}
+        return scaled_shares(self.dense_mrr, self.lexical_mrr)
+
+    @property
+    def floors(self) -> dict[str, float]:
+        """Each leg's score of an unrelated chunk, for `core.fusion.fuse`."""
+        return {"dense": self.dense_floor, "lexical": 0.0}
 
     def stale(self, chunks: int) -> bool:
         """Whether a collection of `chunks` chunks should be measured again."""

@@ -3,8 +3,11 @@ theoretical range.
 
 Following Bruch, Gai and Ingber ("An Analysis of Fusion Functions for Hybrid Retrieval",
 ACM TOIS 2023, TM2C2): each list's scores are divided by the best score it returned, from a
-floor of 0 (cosine similarity and BM25 have no meaningful score below it), not stretched
-between the pool's own minimum and maximum. So a leg whose scores barely separate its
+floor, not stretched between the pool's own minimum and maximum. The floor is the score of
+an unrelated chunk: 0 for BM25; for cosine similarity what the collection's calibration
+measured (all-MiniLM scores unrelated English text near 0, multilingual-e5 near 0.76, so a
+floor of 0 would squeeze e5's whole ranking into the top quarter of the range and hand the
+fusion to BM25). So a leg whose scores barely separate its
 candidates (an embedding model that does not read the language: cosines from 0.55 to 0.81)
 keeps them close together and moves the fused order little, where min-max normalisation
 would stretch the same scores over 0..1 and let noise outvote the other leg. A hit scores
@@ -36,18 +39,20 @@ class Fused:
     legs: dict[str, LegScore]
 
 
-def _normalised(scored: Sequence[Scored]) -> list[float]:
-    """Scores over the best one, from a floor of 0: in [0, 1]."""
-    best = max((s for _, s in scored), default=0.0)
-    return [max(s, 0.0) / best if best > 0 else 0.0 for _, s in scored]
+def _normalised(scored: Sequence[Scored], floor: float) -> list[float]:
+    """Scores above `floor` over the best one's: in [0, 1]."""
+    best = max((s for _, s in scored), default=floor) - floor
+    return [max(s - floor, 0.0) / best if best > 0 else 0.0 for _, s in scored]
 
 
 def fuse(lists: Mapping[str, Sequence[Scored]], weights: Mapping[str, float],
-         k: int, depth: int) -> list[Fused]:
+         k: int, depth: int, floors: Mapping[str, float] | None = None) -> list[Fused]:
     """The `k` best chunks of `lists` (name -> (id, score), best first, each asked for its
-    best `depth`) by the weighted sum of their normalised scores; `weights` should add up
-    to 1, so a fused score is in [0, 1] and 1 only for the best hit of every list."""
-    normalised = {name: dict(zip((c for c, _ in scored), _normalised(scored)))
+    best `depth`) by the weighted sum of their normalised scores, each list's from its
+    `floors` entry (0 where none is given); `weights` should add up to 1, so a fused score
+    is in [0, 1] and 1 only for the best hit of every list."""
+    normalised = {name: dict(zip((c for c, _ in scored),
+                                 _normalised(scored, (floors or {}).get(name, 0.0))))
                   for name, scored in lists.items()}
     floors = {name: min(normalised[name].values()) if len(scored) >= depth else 0.0
               for name, scored in lists.items()}

@@ -22,6 +22,7 @@ from ..core.calibration import (
     Calibration,
     bm25_scores,
     cloze,
+    lexical_share,
     mean_reciprocal_rank,
 )
 from ..core.chunking import embedded_text
@@ -31,11 +32,12 @@ if TYPE_CHECKING:
     from ..adapters.models import GuardedEmbeddings
 
 
-def measure_legs(store: MilvusStore, embedder: GuardedEmbeddings, batch_size: int,
-                 batch_chars: int) -> Calibration | None:
-    """Each leg's inverse-cloze MRR on the collection, embedding at most `batch_size` texts
-    and `batch_chars` characters a request; None where there is no BM25 leg, too little
-    text, or no chunk long enough to ask about."""
+def measure_legs(store: MilvusStore, embedder: GuardedEmbeddings, depth: int,
+                 batch_size: int, batch_chars: int) -> Calibration | None:
+    """Each leg's inverse-cloze MRR on the collection, the dense floor, and the BM25 share
+    for hybrid searches fusing each leg's best `depth`, embedding at most `batch_size`
+    texts and `batch_chars` characters a request; None where there is no BM25 leg, too
+    little text, or no chunk long enough to ask about."""
     if not store.lexical or (chunks := store.count()) < MIN_CHUNKS:
         return None
     pool = store.sample(POOL)
@@ -61,9 +63,12 @@ def measure_legs(store: MilvusStore, embedder: GuardedEmbeddings, batch_size: in
     lexical = bm25_scores([terms(q) for q in queries],
                           [terms(f"{context}\n{text}") for context, text in zip(headings, texts)])
     dense = _cosines(embedded(embedder.embed_queries, queries), vectors)
+    floor = float(np.median(dense))
+    share, fused = lexical_share(dense, lexical, targets, floor, depth)
     return Calibration(dense_mrr=mean_reciprocal_rank(dense, targets),
                        lexical_mrr=mean_reciprocal_rank(lexical, targets),
-                       queries=len(asked), chunks=chunks, method=METHOD)
+                       queries=len(asked), chunks=chunks, method=METHOD, dense_floor=floor,
+                       lexical_share=share, fused_mrr=fused)
 
 
 def _bounded(texts: list[str], size: int, chars: int) -> Iterator[list[str]]:

@@ -206,9 +206,10 @@ class KnowledgeBase:
             dense = store.search(self.embedder.embed_query(query), depth, expr)
             lexical = lexical_search.result()
         found = {hit.id: hit for hit in (*lexical, *dense)}
+        calibration = store.calibration
         fused = fuse({"dense": [(h.id, h.score) for h in dense],
                       "lexical": [(h.id, h.score) for h in lexical]}, self.fusion_shares(), k,
-                     depth)
+                     depth, calibration.floors if calibration else None)
         return [found[f.id].model_copy(update={"score": f.score, "scored_by": "fused",
                                                "legs": f.legs}) for f in fused]
 
@@ -241,8 +242,9 @@ class KnowledgeBase:
     def calibrate(self) -> Calibration | None:
         """Measure how well each leg reads this collection (see `core/calibration.py`) and
         record it with the collection; None where there is no BM25 leg or too little text."""
-        calibration = measure_legs(self.store, self.embedder, self.settings.embed_batch_size,
-                                   self.settings.embed_batch_chars)
+        settings = self.settings
+        calibration = measure_legs(self.store, self.embedder, settings.hybrid_depth,
+                                   settings.embed_batch_size, settings.embed_batch_chars)
         if calibration is not None:
             self.store.record_calibration(calibration)
         return calibration
@@ -268,6 +270,8 @@ class KnowledgeBase:
                 f"finds {calibration.dense_mrr:.0%} of those chunks first or near it (MRR), "
                 f"BM25 {calibration.lexical_mrr:.0%}; hybrid search weighs them "
                 f"{shares['dense']:.0%} / {shares['lexical']:.0%}")
+        if calibration.fused_mrr is not None and self.settings.lexical_weight is None:
+            line += f", the shares under which it finds most ({calibration.fused_mrr:.0%})"
         weak = calibration.weak_leg()
         if weak == "dense":
             line += (f". The embedding model {self.embedder.model!r} does not read this "
