@@ -7,11 +7,17 @@ one after the other. Embeddings are the tests' bag of words: this measures the p
 not a model.
 
     python bench/ingest.py [--limit 5000] [--latency 0.02] [--per-item 0.002] [--parallel 1]
+                           [--profile]
+
+--profile runs rankwise's ingest under cProfile and prints its top lines by cumulative time
+(the profiler's own cost inflates rankwise's ratio in that run).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,11 +51,19 @@ def server_alone(url: str, texts: list[str], settings: Settings) -> float:
     return time.perf_counter() - started
 
 
-def rankwise_ingest(settings: Settings, documents: list[Document]) -> float:
+def rankwise_ingest(settings: Settings, documents: list[Document], profile: bool) -> float:
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     report = KnowledgeBase(settings).add_documents(documents)
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - started
     assert report.sources == len(documents), report
-    return time.perf_counter() - started
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return elapsed
 
 
 def langchain_milvus_ingest(url: str, path: str, documents: list[Document]) -> float:
@@ -69,6 +83,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--per-item", type=float, default=0.002, help="seconds per text")
     parser.add_argument("--parallel", type=int, default=1, help="requests computed at once")
+    parser.add_argument("--profile", action="store_true", help="profile rankwise's ingest")
     options = parser.parse_args()
 
     rows = corpus(options.limit)
@@ -79,7 +94,7 @@ def main() -> None:
     with ollama_server(*server_args) as url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(ollama_host=url, milvus_uri=str(Path(tmp, "rw.db")))
         anchor = server_alone(url, texts, settings)
-        ours = rankwise_ingest(settings, documents)
+        ours = rankwise_ingest(settings, documents, options.profile)
         theirs = langchain_milvus_ingest(url, str(Path(tmp, "lc.db")), documents)
 
     print(f"ingest of {len(documents)} passages (trec-dl19-subset); simulated server: "
@@ -87,7 +102,7 @@ def main() -> None:
           f"{options.parallel} computed at once")
     print(f"  embedding server alone  {anchor:7.2f} s   (anchor)")
     print(f"  rankwise                {ours:7.2f} s   {ours / anchor:5.2f} x the server alone"
-          "   (goal <= 1.10)")
+          "   (goal <= 1.05)")
     print(f"  langchain-milvus        {theirs:7.2f} s   {theirs / anchor:5.2f} x the server alone"
           f"   ({theirs / ours:.2f} x rankwise)")
 
