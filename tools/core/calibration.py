@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from .chunking import estimate_tokens
-from .fusion import fuse
+from .fusion import normalise, weighted
 
 DEFAULT_SHARES = {"dense": 0.7, "lexical": 0.3}
 """The fusion shares of a collection both legs read equally well, or not yet calibrated."""
@@ -130,22 +130,31 @@ def lexical_share(dense: Sequence[Sequence[float]], lexical: Sequence[Sequence[f
         order = sorted(range(len(row)), key=lambda n: -row[n])[:depth]
         return [(str(n), row[n]) for n in order if not matched or row[n] > 0]
 
-    lists = [{"dense": best(d, False), "lexical": best(lex, True)}
-             for d, lex in zip(dense, lexical)]
-    fused: dict[float, float] = {}
-    for share in LEXICAL_SHARES:
-        total = 0.0
-        for legs, target in zip(lists, targets):
-            ranked = [f.id for f in fuse(legs, {"dense": 1 - share, "lexical": share}, DEPTH,
-                                         depth, {"dense": dense_floor})]
-            total += 1 / (ranked.index(str(target)) + 1) if str(target) in ranked else 0.0
-        fused[share] = total / max(len(targets), 1)
+    asked = []  # the normalised lists don't depend on the share: made once per query
+    for d, lex, target in zip(dense, lexical, targets):
+        legs = {"dense": normalise(best(d, False), depth, dense_floor),
+                "lexical": normalise(best(lex, True), depth)}
+        asked.append((legs, {c for leg in legs.values() for c in leg.scores}, str(target)))
+    fused = {share: sum(_reciprocal_rank(weighted(legs, {"dense": 1 - share, "lexical": share},
+                                                  chunks), target)
+                        for legs, chunks, target in asked) / max(len(targets), 1)
+             for share in LEXICAL_SHARES}
     top = max(fused.values())
     prior = scaled_shares(mean_reciprocal_rank(dense, targets),
                           mean_reciprocal_rank(lexical, targets))["lexical"]
     chosen = min((share for share, mrr in fused.items() if mrr == top),
                  key=lambda share: abs(share - prior))
     return chosen, top
+
+
+def _reciprocal_rank(scores: dict[str, float], target: str) -> float:
+    """1 / the target's rank as `core.fusion.fuse` orders `scores` (ties by id), 0 past
+    `DEPTH` or where it is not among them."""
+    if target not in scores:
+        return 0.0
+    mine = scores[target]
+    rank = 1 + sum(1 for chunk, s in scores.items() if s > mine or (s == mine and chunk < target))
+    return 1 / rank if rank <= DEPTH else 0.0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ judged set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .vocabulary import LegScore
@@ -39,10 +39,28 @@ class Fused:
     legs: dict[str, LegScore]
 
 
-def _normalised(scored: Sequence[Scored], floor: float) -> list[float]:
-    """Scores above `floor` over the best one's: in [0, 1]."""
+@dataclass(frozen=True)
+class Normalised:
+    """One list's scores in [0, 1], and what a chunk it did not return scores."""
+
+    scores: dict[str, float]
+    unlisted: float
+
+
+def normalise(scored: Sequence[Scored], depth: int, floor: float = 0.0) -> Normalised:
+    """Scores above `floor` over the best one's. A list as long as the `depth` asked for
+    ranked every chunk it did not return below all it returned: they score its lowest. A
+    shorter list returned all it matched: the rest score 0."""
     best = max((s for _, s in scored), default=floor) - floor
-    return [max(s - floor, 0.0) / best if best > 0 else 0.0 for _, s in scored]
+    scores = {chunk: max(s - floor, 0.0) / best if best > 0 else 0.0 for chunk, s in scored}
+    return Normalised(scores, min(scores.values()) if len(scored) >= depth else 0.0)
+
+
+def weighted(normalised: Mapping[str, Normalised], weights: Mapping[str, float],
+             chunks: Iterable[str]) -> dict[str, float]:
+    """Each chunk's weighted sum of its normalised scores."""
+    return {chunk: sum(weights[name] * leg.scores.get(chunk, leg.unlisted)
+                       for name, leg in normalised.items()) for chunk in chunks}
 
 
 def fuse(lists: Mapping[str, Sequence[Scored]], weights: Mapping[str, float],
@@ -51,16 +69,12 @@ def fuse(lists: Mapping[str, Sequence[Scored]], weights: Mapping[str, float],
     best `depth`) by the weighted sum of their normalised scores, each list's from its
     `floors` entry (0 where none is given); `weights` should add up to 1, so a fused score
     is in [0, 1] and 1 only for the best hit of every list."""
-    normalised = {name: dict(zip((c for c, _ in scored),
-                                 _normalised(scored, (floors or {}).get(name, 0.0))))
+    normalised = {name: normalise(scored, depth, (floors or {}).get(name, 0.0))
                   for name, scored in lists.items()}
-    floors = {name: min(normalised[name].values()) if len(scored) >= depth else 0.0
-              for name, scored in lists.items()}
     legs: dict[str, dict[str, LegScore]] = {}
     for name, scored in lists.items():
         for rank, (chunk, score) in enumerate(scored, 1):
             legs.setdefault(chunk, {}).setdefault(name, LegScore(rank=rank, score=score))
-    fused = {chunk: sum(weights[name] * normalised[name].get(chunk, floors[name])
-                        for name in lists) for chunk in legs}
+    fused = weighted(normalised, weights, legs)
     best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
     return [Fused(i, fused[i], legs[i]) for i in best]
