@@ -7,6 +7,9 @@ trec-dl19-subset passages made unique. The anchor is plain pymilvus inserting th
 rows into the same kind of collection (HNSW and a BM25 function, default parameters),
 in batches of 10,000 with a flush after each, measured in the same run: rankwise's
 throughput at each step is printed as a ratio of its own first step and of the anchor's.
+Searches have an anchor too: plain pymilvus searching rankwise's own collection at each
+step (dense, BM25, and Milvus's `hybrid_search` with a WeightedRanker), with the query's
+vector and terms made beforehand; rankwise's p50 is printed as a ratio of it.
 
 With `--server`, both talk to milvus-lite's Milvus-protocol server in its own process (the
 path users outgrow one process by), and its peak memory is printed beside rankwise's. With
@@ -32,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import cache
@@ -69,13 +72,47 @@ def peak_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
-def search_times(kb: KnowledgeBase, queries: list[str], mode: str) -> tuple[float, float]:
+def timed(calls: list[Callable[[], object]]) -> tuple[float, float]:
+    """p50 and p95 of the calls, in ms."""
     times = []
-    for query in queries:
+    for call in calls:
         started = time.perf_counter()
-        kb.search(query, 10, mode=mode)  # type: ignore[arg-type]
+        call()
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000, percentile(times, 0.95) * 1000
+
+
+def search_times(kb: KnowledgeBase, queries: list[str], mode: str) -> tuple[float, float]:
+    return timed([lambda q=q: kb.search(q, 10, mode=mode) for q in queries])
+
+
+def engine_times(kb: KnowledgeBase, queries: list[str], mode: str) -> tuple[float, float]:
+    """The engine alone: plain pymilvus on rankwise's own collection, with the query's
+    vector and BM25 terms made beforehand, the same limits and output fields; hybrid is
+    Milvus's own `hybrid_search` of both legs at rankwise's depth with a WeightedRanker."""
+    from pymilvus import AnnSearchRequest, WeightedRanker
+    from rankwise.tools.adapters.milvus import OUTPUT_FIELDS
+
+    store, depth = kb.store, kb.settings.hybrid_depth
+    vectors = [kb.embedder.embed_query(q) for q in queries]
+    terms = [store.analyzer.analyze(q) if store.analyzer else q for q in queries]
+    dense = {"metric_type": "COSINE", "params": {"ef": 128}}
+    bm25 = {"metric_type": "BM25"}
+
+    def search(data: object, field: str, params: dict) -> object:
+        return store.client.search(store.name, data=[data], anns_field=field, limit=10,
+                                   output_fields=OUTPUT_FIELDS, search_params=params)
+
+    def hybrid(vector: list[float], words: str) -> object:
+        return store.client.hybrid_search(
+            store.name, [AnnSearchRequest([vector], "vector", dense, depth),
+                         AnnSearchRequest([words], "sparse", bm25, depth)],
+            WeightedRanker(0.7, 0.3), limit=10, output_fields=OUTPUT_FIELDS)
+
+    calls = {"dense": [lambda v=v: search(v, "vector", dense) for v in vectors],
+             "lexical": [lambda t=t: search(t, "sparse", bm25) for t in terms],
+             "hybrid": [lambda v=v, t=t: hybrid(v, t) for v, t in zip(vectors, terms)]}
+    return timed(calls[mode])
 
 
 @contextmanager
@@ -200,16 +237,21 @@ def measure(steps: list[int], server: bool, uri: str | None = None,
                 done = step
                 time.sleep(10 + step / 5_000)  # let Milvus finish indexing in the background
                 cells = {mode: search_times(kb, queries, mode) for mode in modes}
+                engine = {mode: engine_times(kb, queries, mode) for mode in modes}
                 row = {"chunks": step, "rate": rate, "x_first": rate / first_rate,
                        "x_anchor": rate / anchor_rate, "peak_mb": peak_mb(),
                        "server_mb": peak_mb(server_pid) if server_pid else None,
                        **{f"{mode}_p50": cells[mode][0] for mode in modes},
-                       **{f"{mode}_p95": cells[mode][1] for mode in modes}}
+                       **{f"{mode}_p95": cells[mode][1] for mode in modes},
+                       **{f"engine_{mode}_p50": engine[mode][0] for mode in modes}}
                 results["steps"].append(row)
                 server_mb = f"{row['server_mb']:.0f}" if server_pid else "-"
                 print(f"{step:>8} {rate:>9.0f} {row['x_first']:>8.2f} {row['x_anchor']:>9.2f} "
                       + " ".join(f"{cells[m][0]:>7.1f}/{cells[m][1]:<7.1f}" for m in modes)
                       + f" {row['peak_mb']:>8.0f} {server_mb:>9}", flush=True)
+                print(f"{'':>8} plain pymilvus p50: " + ", ".join(
+                    f"{m} {engine[m][0]:.1f} ms (rankwise {cells[m][0] / engine[m][0]:.2f}x)"
+                    for m in modes), flush=True)
             again = ingest(kb, 0, done)
             first_time = sum((b["chunks"] - a) / b["rate"] for a, b in zip(
                 [1, *steps], results["steps"]))
