@@ -5,6 +5,9 @@
   removed from the page, so no search finds it by copying the query.
 - `python3-doc`: the Python library reference (reST sources). The query is the first
   sentence of a function, method or class entry, the answer that entry without it.
+- `debian-reference`: the Debian Reference (English, plain text). The query is a section's
+  title ("Connecting without remote passwords"), the answer that section's text; titles
+  name a topic in other words than its text, as a question does.
 
 Each set is written in BEIR layout (corpus.jsonl, queries.jsonl, qrels/test.tsv, grade 1)
 under bench/results/heldout/, for `rankwise eval` and bench/retrieval.py. The benchmark
@@ -30,7 +33,8 @@ from _support import ROOT
 
 HELDOUT = ROOT / "bench" / "results" / "heldout"
 PACKAGES = {"manpages-zh": "/usr/share/man/zh_CN", "manpages-ja": "/usr/share/man/ja",
-            "python3-doc": "/usr/share/doc/python3-doc"}
+            "python3-doc": "/usr/share/doc/python3-doc",
+            "debian-reference-en": "/usr/share/debian-reference/debian-reference.en.txt.gz"}
 _FONT = re.compile(r"\\f(?:\[[^\]]*\]|\(..|.)")
 _ESCAPE = re.compile(r"\\(?:\(..|\*.|[-&|^ e])")
 _HAN_OR_KANA = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
@@ -105,6 +109,24 @@ def python_entries(root: Path) -> Iterator[tuple[str, str, str]]:
                 yield entry, first, "\n\n".join(p for p in [rest, *body[1:]] if p)
 
 
+_SECTION = re.compile(r"^(\d+(?:\.\d+)+)\.\s+(.+)$")  # "6.3.3. Connecting without ..."
+
+
+def reference_sections(path: Path) -> Iterator[tuple[str, str, str]]:
+    """(section number, title, text) of every section of three words or more in the
+    Debian Reference's body (its tables of contents left out: their lines are indented)."""
+    number, title, body = "", "", []
+    for line in [*gzip.decompress(path.read_bytes()).decode("utf-8").splitlines(), "0.0. end"]:
+        heading = _SECTION.match(line)
+        if not heading:
+            body.append(line.strip())
+            continue
+        text = "\n".join(body).strip()
+        if number and len(title.split()) >= 3 and len(text) >= 200:
+            yield number, title, text
+        number, title, body = heading.group(1), heading.group(2).strip(), []
+
+
 def write(name: str, items: list[tuple[str, str, str]], queries: int, seed: int = 0) -> Path:
     """The set in BEIR layout; `queries` of its items asked, all of them in the corpus."""
     target = HELDOUT / name
@@ -129,7 +151,9 @@ def build(queries: int) -> list[Path]:
     install(list(PACKAGES))
     sets = [write("manpages-zh", list(man_pages(Path(PACKAGES["manpages-zh"]))), queries),
             write("manpages-ja", list(man_pages(Path(PACKAGES["manpages-ja"]))), queries),
-            write("python3-doc", list(python_entries(Path(PACKAGES["python3-doc"]))), queries)]
+            write("python3-doc", list(python_entries(Path(PACKAGES["python3-doc"]))), queries),
+            write("debian-reference",
+                  list(reference_sections(Path(PACKAGES["debian-reference-en"]))), queries)]
     for path in sets:
         documents = sum(1 for _ in open(path / "corpus.jsonl", encoding="utf-8"))
         asked = sum(1 for _ in open(path / "queries.jsonl", encoding="utf-8"))

@@ -3,7 +3,8 @@ hybrid (`rankwise eval`), then other fusions of the same two searches for compar
 
 Sets: trec-dl19-subset (MS MARCO, judged by TREC), bench/data/zh-judged (Chinese, written
 for rankwise), and three known-item sets built from Debian's documentation packages by
-bench/heldout.py (manpages-zh, manpages-ja, python3-doc): text nobody here wrote.
+bench/heldout.py (manpages-zh, manpages-ja, python3-doc, debian-reference): text nobody
+here wrote.
 
 Two real embedders (`--embedder`): all-MiniLM-L6-v2 (English-first) behind Ollama's protocol
 (../shared/realmodel), served as "all-minilm", which needs no embedding prompts; and
@@ -38,7 +39,7 @@ DEPTH = 100
 Fusion = Callable[[Sequence[Hit], Sequence[Hit]], list[str]]
 SETS = {"trec-dl19-subset": None, "zh-judged": ROOT / "bench" / "data" / "zh-judged",
         "manpages-zh": HELDOUT / "manpages-zh", "manpages-ja": HELDOUT / "manpages-ja",
-        "python3-doc": HELDOUT / "python3-doc"}
+        "python3-doc": HELDOUT / "python3-doc", "debian-reference": HELDOUT / "debian-reference"}
 
 
 def rrf(k: int = 60) -> Fusion:
