@@ -47,7 +47,10 @@ def test_doctor_probes_an_openai_compatible_embedder_while_ollama_is_down(
 
     assert checks["ollama"].failed
     assert checks["embedding"].ok and checks["embedding"].detail == "256 dimensions"
-    assert checks["search legs"].ok and "dense search finds" in checks["search legs"].detail
+    legs = checks["search legs"]
+    assert legs.ok and "dense search finds" in legs.detail
+    assert "(inverse cloze)" in legs.detail and "hybrid search weighs them" in legs.detail, (
+        "the method and the shares")
 
 
 def test_doctor_names_the_checks_it_skips_and_still_shows_the_recorded_legs(
