@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,34 @@ def test_embedding_requests_run_concurrently_on_a_server_that_computes_in_parall
     assert ollama.max_in_flight >= 3, "more requests in flight while throughput grows"
     assert ollama.max_in_flight <= 4 + 1
     assert kb.count() == 48
+
+
+
+def test_the_embedding_server_gets_requests_while_rows_are_being_stored(settings, ollama,
+                                                                        monkeypatch):
+    """Rows are stored on a thread of their own: a slow insert never leaves the server
+    without work."""
+    kb = KnowledgeBase(settings, collection="busy", embed_batch_size=8)
+    kb.add_texts(["opens the store"])
+    insert, waited = kb.store.client.insert, []
+
+    def slow_insert(*args, **kwargs):
+        if not waited:  # the first insert of the ingest below, with batches still to come
+            before = len(ollama.requests)
+            deadline = time.monotonic() + 5
+            while len(ollama.requests) == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            waited.append(len(ollama.requests) - before)
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(kb.store.client, "insert", slow_insert)
+    ollama.latency = 0.03
+    texts = [f"note {n} on subject {n % 13}" for n in range(600)]
+
+    report = kb.add_texts(texts, [{"source": f"n{n}"} for n in range(600)])
+
+    assert waited and waited[0] > 0, "no embedding request was sent while rows were stored"
+    assert report.added == 600 and kb.count() == 601
 
 
 KILLED_INGEST = textwrap.dedent("""

@@ -1,17 +1,18 @@
 """The ingest pipeline: chunk, diff against the store, embed in bounded batches, insert.
 
 Embedding requests run in worker threads, paced to the server (`pacing.py`), while the
-calling thread chunks the next sources and inserts finished batches, so a run costs
-little more than the embedding server's own time. Only chunks whose ids are not stored yet are
-embedded. A changed source gets its new chunks inserted before its stale ones are
-deleted: a crash never leaves a source without chunks, and a re-run completes it.
+calling thread chunks the next sources and one writer thread stores finished batches, so
+a run costs little more than the embedding server's own time. Only chunks whose ids are
+not stored yet are embedded. A changed source gets its new chunks inserted before its
+stale ones are deleted: a crash never leaves a source without chunks, and a re-run
+completes it.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -112,15 +113,18 @@ class _Pipeline:
         # new file): the store is made ready on a helper thread once the first vectors give
         # the dimension, while the server computes on; rows that land meanwhile wait for it.
         self.creating: Future | None = None
-        self.flushing: Future | None = None
+        # Writes to the store run in order on a thread of their own, so that the server
+        # always has requests to compute while rows are analysed, inserted and sealed.
+        self.writer = ThreadPoolExecutor(1, "rankwise-store")
+        self.writes: deque[tuple[Future, int]] = deque()
         self.waiting_rows: list[dict] = []
         self.last_insert = time.monotonic()
         self.batch: list[Chunk] = []
         self.batch_chars = 0
         self.submitted = 0
         self.landed = 0
-        self.inserted = 0
-        self.unflushed = 0
+        self.queued = 0  # batches whose rows are queued for the store
+        self.unflushed = 0  # rows inserted since the last flush (the writer's own)
         # (batches that must have been inserted first, source, its stale ids to delete,
         # its record once they are): a source is settled when its chunks are all stored
         self.pending: list[tuple[int, str, list[str], SourceRecord]] = []
@@ -213,59 +217,90 @@ class _Pipeline:
         assert self.creating is not None, "rows wait only once the store is being made"
         self.creating.result()  # raises what opening or creating the store raised
         rows, self.waiting_rows = self.waiting_rows, []
-        self.store.insert(rows)
         self.last_insert = time.monotonic()
-        self.inserted = self.landed
-        self.unflushed += len(rows)
-        if self.unflushed >= _FLUSH_EVERY_ROWS and (
-                self.flushing is None or self.flushing.done()):
-            self._flush_in_background()
-        self.progress.advance(chunks=len(rows))
-        self._settle()
-
-    def _flush_in_background(self) -> None:
-        if self.flushing is not None:
-            self.flushing.result()  # raises what the last flush raised
-        self.flushing = self.executor.submit(self.store.flush)
-        self.unflushed = 0
+        self.queued = self.landed
+        self._write(rows, *self._ready())
 
     def _settle(self) -> None:
-        """Settle the sources whose chunks are all stored: delete their stale chunks, then
-        record them. A source with a chunk that could not be stored keeps its stale chunks
-        and its old record, so nothing it had is lost and the next run looks again."""
-        ready = [entry for entry in self.pending if entry[0] <= self.inserted]
-        if not ready:
-            return
-        self.pending = [entry for entry in self.pending if entry[0] > self.inserted]
+        """Settle the sources whose chunks are all queued for the store."""
+        stale, settled = self._ready()
+        if stale or settled:
+            self._write([], stale, settled)
+
+    def _ready(self) -> tuple[list[str], dict[str, SourceRecord]]:
+        """Take the sources whose chunks are all queued for the store: their stale chunks to
+        delete, then their records. A source with a chunk that could not be stored keeps
+        its stale chunks and its old record, so nothing it had is lost and the next run
+        looks again."""
+        ready = [entry for entry in self.pending if entry[0] <= self.queued]
+        self.pending = [entry for entry in self.pending if entry[0] > self.queued]
+        stale: list[str] = []
         settled: dict[str, SourceRecord] = {}
-        for _, source, stale, record in ready:
+        for _, source, ids, record in ready:
             if source in self.failed:
-                self.kept_stale += len(stale)
+                self.kept_stale += len(ids)
                 continue
-            if stale:
-                self.store.delete_ids(stale)
+            stale += ids
             settled[source] = record
+        return stale, settled
+
+    def _write(self, rows: list[dict], stale: list[str], settled: dict[str, SourceRecord],
+               *, seal: bool = False) -> None:
+        """Queue one write after the others; at most two wait, and a finished one's error
+        is raised here."""
+        while self.writes and (self.writes[0][0].done() or len(self.writes) >= 2):
+            self._collect()
+        after = self.writes[-1][0] if self.writes else None
+        job = self.writer.submit(self._store_rows, after, rows, stale, settled, seal)
+        self.writes.append((job, len(rows)))
+
+    def _collect(self) -> None:
+        job, rows = self.writes.popleft()
+        job.result()
+        if rows:
+            self.progress.advance(chunks=rows)
+
+    def _store_rows(self, after: Future | None, rows: list[dict], stale: list[str],
+                    settled: dict[str, SourceRecord], seal: bool) -> None:
+        """On the writer thread: insert, then delete what the rows replace, then record
+        the sources. Nothing is written once an earlier write failed, so no source is
+        recorded whose chunks did not all arrive."""
+        if after is not None:
+            after.result()
+        if rows:
+            self.store.insert(rows)
+            self.unflushed += len(rows)
+        if stale:
+            self.store.delete_ids(stale)
         if settled:
             self.store.record_sources(settled)
+        # Buffered rows are searched by brute force; sealed ones get the HNSW index.
+        if self.unflushed >= _FLUSH_EVERY_ROWS or (seal and self.unflushed):
+            self.store.flush()
+            self.unflushed = 0
 
-    def finish(self) -> None:
+    def store_all(self) -> None:
+        """Land every batch and store its rows; the last rows are sealed meanwhile
+        (`sealed` waits for that)."""
         if self.batch:
             self._submit()
         while self.in_flight:
             self._land_oldest()
         if self.waiting_rows:
             self._insert_waiting()
-        else:
-            self.inserted = self.landed  # every vector of the last batches was refused
+        self.queued = self.landed  # every vector of the last batches may have been refused
         self._settle()
-        if self.unflushed:
-            # Buffered rows are searched by brute force; sealed ones get the HNSW index.
-            self._flush_in_background()
-        if self.flushing is not None:
-            self.flushing.result()
+        while self.writes:
+            self._collect()
+        self._write([], [], {}, seal=True)
+
+    def sealed(self) -> None:
+        while self.writes:
+            self._collect()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.writer.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -289,12 +324,14 @@ def ingest_sources(
     progress: IngestProgress | None = None,
     *,
     new_store: bool = False,
+    then: Callable[[IngestReport], object] | None = None,
 ) -> IngestReport:
     """Bring the store in line with `items`: a `Source` to ingest, or a skip message.
 
     `store` may still be opening; `new_store` says it holds nothing yet (a Milvus Lite file
     not created), so embedding starts without waiting for it and nothing is diffed
-    (sources are distinct within a run)."""
+    (sources are distinct within a run). `then` gets the report once every chunk is
+    stored, while the last ones are sealed (the collection's calibration runs there)."""
     started = time.perf_counter()
     report = IngestReport()
     told: IngestProgress = progress or _NoProgress()
@@ -394,13 +431,17 @@ def ingest_sources(
             look_up(group, group_chars)
         while looking:
             compare(looking.popleft())
-        pipeline.finish()
+        pipeline.store_all()
+        for source, (count, reason) in pipeline.failed.items():
+            report.failed.append(f"{source}: {count} chunk(s) could not be embedded "
+                                 f"({reason})")
+            report.added -= count
+        report.removed -= pipeline.kept_stale
+        if then is not None:
+            then(report)  # while Milvus Lite seals the last rows
+        pipeline.sealed()
     finally:
         lookups.shutdown(wait=True, cancel_futures=True)
         pipeline.close()
-    for source, (count, reason) in pipeline.failed.items():
-        report.failed.append(f"{source}: {count} chunk(s) could not be embedded ({reason})")
-        report.added -= count
-    report.removed -= pipeline.kept_stale
     report.seconds = time.perf_counter() - started
     return report

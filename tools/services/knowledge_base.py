@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
 from pathlib import Path
@@ -102,11 +102,14 @@ class KnowledgeBase:
         found = discover(paths, include, exclude)
         if progress is not None:
             progress.start(len(found.files))
-        report = self._ingest(self._read(found.files), progress)
+        # The calibration measures the collection as it ends: after pruning, if asked for.
+        report = self._ingest(self._read(found.files), progress,
+                              then=None if prune else self._recalibrated)
         report.skipped[:0] = found.skipped
         if prune:
             report.removed += self._prune(paths)
-        return self._recalibrated(report)
+            self._recalibrated(report)
+        return report
 
     aingest = in_thread(ingest)
 
@@ -114,7 +117,7 @@ class KnowledgeBase:
         self, documents: Iterable[Document], progress: IngestProgress | None = None
     ) -> IngestReport:
         """Ingest in-code documents; those sharing `metadata['source']` form one source."""
-        return self._recalibrated(self._ingest(group_documents(documents), progress))
+        return self._ingest(group_documents(documents), progress, then=self._recalibrated)
 
     def add_texts(
         self, texts: Iterable[str], metadatas: Iterable[dict[str, Any]] | None = None
@@ -125,19 +128,20 @@ class KnowledgeBase:
             Document(page_content=t, metadata=dict(m)) for t, m in zip(texts, metadatas)
         )
 
-    def _ingest(self, items: Iterable[Source | str],
-                progress: IngestProgress | None) -> IngestReport:
+    def _ingest(self, items: Iterable[Source | str], progress: IngestProgress | None,
+                then: Callable[[IngestReport], object] | None) -> IngestReport:
         new_file = (self._store is None and self.settings.milvus_is_local
                     and not os.path.exists(self.settings.milvus_uri))
         if not new_file:
             store: Future[MilvusStore] = Future()
             store.set_result(self.store)
-            return ingest_sources(items, store, self.embedder, self.settings, progress)
+            return ingest_sources(items, store, self.embedder, self.settings, progress,
+                                  then=then)
         # A Milvus Lite file not created yet holds nothing to compare against: it opens
         # on a helper thread (half a second) while the first texts are embedded.
         with ThreadPoolExecutor(1, "rankwise-open") as opener:
             return ingest_sources(items, opener.submit(lambda: self.store), self.embedder,
-                                  self.settings, progress, new_store=True)
+                                  self.settings, progress, new_store=True, then=then)
 
     @staticmethod
     def _read(files: list[Path]) -> Iterator[Source | str]:
