@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from rankwise.tools import KnowledgeBase
 from rankwise.tools.core.chunking import Chunker
 from rankwise.tools.core.documents import load_file
+from rankwise.tools.services import ingest as ingest_module
 
 
 def stored(kb: KnowledgeBase) -> dict[str, set[str]]:
@@ -189,6 +190,36 @@ def test_the_embedding_server_gets_requests_while_rows_are_being_stored(settings
 
     assert waited and waited[0] > 0, "no embedding request was sent while rows were stored"
     assert report.added == 600 and kb.count() == 601
+
+
+
+def test_segments_are_sealed_at_exact_row_counts_so_every_run_makes_the_same(
+        settings, ollama, monkeypatch):
+    """Milvus Lite's BM25 scores depend on how rows fall into segments: seals at whatever
+    count the last insert reached made the same documents rank differently run to run."""
+    monkeypatch.setattr(ingest_module, "_FLUSH_EVERY_ROWS", 40)
+    kb = KnowledgeBase(settings, collection="sealed", embed_batch_size=7)
+    kb.add_texts(["opens the store"])
+    inserted, sealed_at = [0], []
+    insert, flush = kb.store.client.insert, kb.store.client.flush
+
+    def counting_insert(name, rows, **kwargs):
+        inserted[0] += len(rows)
+        return insert(name, rows, **kwargs)
+
+    def recording_flush(*args, **kwargs):
+        sealed_at.append(inserted[0])
+        return flush(*args, **kwargs)
+
+    monkeypatch.setattr(kb.store.client, "insert", counting_insert)
+    monkeypatch.setattr(kb.store.client, "flush", recording_flush)
+    ollama.latency = 0.01
+
+    kb.add_texts([f"entry {n} of the log" for n in range(130)],
+                 [{"source": f"e{n}"} for n in range(130)])
+
+    assert sealed_at == [40, 80, 120, 130]
+    assert kb.count() == 131
 
 
 KILLED_INGEST = textwrap.dedent("""

@@ -39,10 +39,12 @@ _LOOKUPS_AHEAD = 2
 # What is to be embedded is split this much at a time: the server never waits long for it.
 _SPLIT_CHARS = 256 * 1024
 # Milvus Lite buffers rows as Python objects (~25 KB per 768-d row) and under-estimates
-# them 4x. Sealing every so many rows, on a helper thread while the server computes, keeps
-# an ingest of any size within a few hundred MB and leaves the final flush (which makes
-# searches use the HNSW index at once) little to do. (`MilvusStore.flush` does nothing on
-# a Milvus server, which seals its own segments.)
+# them 4x. Sealing every so many rows, on the writer thread while the server computes,
+# keeps an ingest of any size within a few hundred MB and leaves the final flush (which
+# makes searches use the HNSW index at once) little to do. Lite scores BM25 with each
+# segment's own statistics, so the seals fall at exact row counts: the same documents make
+# the same segments and rank the same in every run. (`MilvusStore.flush` does nothing on
+# a Milvus server, which seals its own segments and keeps collection-wide statistics.)
 _FLUSH_EVERY_ROWS = 1024
 # Landed rows are stored in one request per this many, or per second when the embedding
 # server is slower than that: a request costs ~10 ms on a Milvus server, more as it grows.
@@ -267,17 +269,24 @@ class _Pipeline:
         recorded whose chunks did not all arrive."""
         if after is not None:
             after.result()
-        if rows:
-            self.store.insert(rows)
-            self.unflushed += len(rows)
+        while rows:  # sealed every _FLUSH_EVERY_ROWS rows exactly: the same segments each run
+            room = _FLUSH_EVERY_ROWS - self.unflushed
+            self.store.insert(rows[:room])
+            self.unflushed += len(rows[:room])
+            rows = rows[room:]
+            if self.unflushed == _FLUSH_EVERY_ROWS:
+                self._seal()
         if stale:
             self.store.delete_ids(stale)
         if settled:
             self.store.record_sources(settled)
+        if seal and self.unflushed:
+            self._seal()
+
+    def _seal(self) -> None:
         # Buffered rows are searched by brute force; sealed ones get the HNSW index.
-        if self.unflushed >= _FLUSH_EVERY_ROWS or (seal and self.unflushed):
-            self.store.flush()
-            self.unflushed = 0
+        self.store.flush()
+        self.unflushed = 0
 
     def store_all(self) -> None:
         """Land every batch and store its rows; the last rows are sealed meanwhile
