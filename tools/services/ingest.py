@@ -271,9 +271,9 @@ class _Pipeline:
             after.result()
         while rows:  # sealed every _FLUSH_EVERY_ROWS rows exactly: the same segments each run
             room = _FLUSH_EVERY_ROWS - self.unflushed
-            self.store.insert(rows[:room])
-            self.unflushed += len(rows[:room])
-            rows = rows[room:]
+            part, rows = rows[:room], rows[room:]
+            self.store.insert(part)
+            self.unflushed += len(part)
             if self.unflushed == _FLUSH_EVERY_ROWS:
                 self._seal()
         if stale:
@@ -290,7 +290,7 @@ class _Pipeline:
 
     def store_all(self) -> None:
         """Land every batch and store its rows; the last rows are sealed meanwhile
-        (`sealed` waits for that)."""
+        (`drain` waits for that)."""
         if self.batch:
             self._submit()
         while self.in_flight:
@@ -299,11 +299,11 @@ class _Pipeline:
             self._insert_waiting()
         self.queued = self.landed  # every vector of the last batches may have been refused
         self._settle()
-        while self.writes:
-            self._collect()
+        self.drain()
         self._write([], [], {}, seal=True)
 
-    def sealed(self) -> None:
+    def drain(self) -> None:
+        """Wait for every queued write, raising what one raised."""
         while self.writes:
             self._collect()
 
@@ -448,7 +448,7 @@ def ingest_sources(
         report.removed -= pipeline.kept_stale
         if then is not None:
             then(report)  # while Milvus Lite seals the last rows
-        pipeline.sealed()
+        pipeline.drain()
     finally:
         lookups.shutdown(wait=True, cancel_futures=True)
         pipeline.close()
