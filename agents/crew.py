@@ -103,5 +103,5 @@ def crew_llm(settings: Settings) -> LLM:
     if ref.is_ollama:
         return LLM(model=f"ollama/{ref.name}", base_url=settings.ollama_host, temperature=0)
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    return LLM(model=f"{ref.provider}/{ref.name}", base_url=settings.base_url, api_key=key,
-               temperature=0)
+    return LLM(model=f"{ref.provider}/{ref.name}", base_url=settings.served_at(chat=True),
+               api_key=key, temperature=0)

@@ -362,19 +362,21 @@ def evaluate_command(
 
     table = Table(title=f"{report.dataset}: {report.queries} judged queries, top-{top_n}")
     for column in ("configuration", "nDCG@10", f"Recall@{k}", "MRR@10", "LLM calls/q",
-                   "round trips/q",
-                   "tokens/q", "s/query"):
+                   "unreadable", "round trips/q", "tokens/q", "s/query"):
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for row in report.results:
         table.add_row(row.name, f"{row.ndcg_at_10:.4f}", f"{row.recall_at_k:.4f}",
-                      f"{row.mrr_at_10:.4f}", f"{row.llm_calls:.1f}", f"{row.round_trips:.1f}",
-                      f"{row.tokens:.0f}",
-                      f"{row.seconds:.3f}")
+                      f"{row.mrr_at_10:.4f}", f"{row.llm_calls:.1f}",
+                      f"{row.unreadable_replies:.0%}" if row.llm_calls else "",
+                      f"{row.round_trips:.1f}", f"{row.tokens:.0f}", f"{row.seconds:.3f}")
     console = Console()
-    (console if console.is_terminal else Console(width=120)).print(table)
+    (console if console.is_terminal else Console(width=130)).print(table)
     typer.echo(f"qrels naming unknown documents: {report.unknown_documents}, unknown queries: "
                f"{report.unknown_queries}; ingest {report.ingest_seconds:.1f} s, "
                f"total {report.seconds:.1f} s")
+    for row in report.results:
+        for warning in row.warnings():
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     for name, reason in report.failures.items():
         typer.secho(f"error: {name} could not be measured: {shown(reason, one_line=True)}",
                     fg=typer.colors.RED, err=True)

@@ -173,3 +173,28 @@ def test_eval_measures_only_the_searches_asked_for_and_shows_progress(dataset_di
     assert "searching dense and hybrid (the default; --search picks)" in defaulted.output
     assert "│ dense " in defaulted.output and "│ hybrid " in defaulted.output
     assert "lexical" in asked.output.split("│ lexical")[0], "a progress bar named it"
+
+
+def test_eval_warns_when_a_rerank_ranks_worse_than_retrieval_or_its_replies_cannot_be_read(
+        dataset_dir, ollama, tmp_path, monkeypatch):
+    grades = {(QUERIES[q], CORPUS[d]): g for q, d, g in QRELS if d in CORPUS and q in QUERIES}
+    inverted = Judge(lambda query, passage: 3 - grades.get((query, passage), 0.0))
+    graded = 0
+
+    def sometimes_unreadable(body: dict) -> str | dict:
+        nonlocal graded
+        graded += 1
+        return "I would rather not say." if graded % 3 == 0 else inverted(body)
+
+    ollama.chat_reply = sometimes_unreadable
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("RANKWISE_MILVUS_URI", str(tmp_path / "eval.db"))
+
+    result = CliRunner().invoke(app, ["eval", str(dataset_dir), "--search", "dense",
+                                      "--rerank", "pointwise", "-q"])
+
+    assert result.exit_code == 0, result.output
+    assert "unreadable" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("dense+pointwise ranks worse than retrieval alone" in w for w in warnings)
+    assert any("33% of the model's replies held no usable grade" in w for w in warnings)

@@ -4,6 +4,7 @@ fakes with no server at all, embedding prompts per model, and the collection's i
 from __future__ import annotations
 
 import pytest
+from fake_ollama import FakeOllama
 from judges import Judge, ScriptedModel
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import GenericFakeChatModel
@@ -347,3 +348,22 @@ def test_roles_a_client_cannot_send_and_prompts_beside_them_are_one_clear_error(
     with pytest.raises(ValueError, match="FIELD=QUERY,DOCUMENT"):
         Settings(embed_roles="input_type=query")
     assert Settings(embed_roles=" task ").embed_roles == "task=retrieval.query,retrieval.passage"
+
+
+def test_chat_on_its_own_openai_compatible_server_while_embeddings_use_another(
+        openai_settings, ollama):
+    with FakeOllama() as chat_server:
+        chat_server.chat_reply = Judge(relevance)
+        split = openai_settings.updated(chat_base_url=f"{chat_server.url}/v1")
+        kb = KnowledgeBase(split)
+        kb.add_texts(list(FACTS.values()), [{"source": s} for s in FACTS])
+        embedded_before = ollama.count("/v1/embeddings")
+
+        result = Reranker(split, strategy="listwise", top_k=1).rerank(
+            "When does the cafeteria serve fish?", kb.search("fish on fridays", k=3))
+
+        assert result.hits[0].source == "food.md" and result.reranked
+        assert chat_server.count("/v1/chat/completions") >= 1
+        assert chat_server.count("/v1/embeddings") == 0
+        assert ollama.count("/v1/chat/completions") == 0
+        assert ollama.count("/v1/embeddings") == embedded_before + 1

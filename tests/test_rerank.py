@@ -371,3 +371,20 @@ def test_pairwise_returns_a_permutation_under_malformed_replies(settings, ollama
 
     assert sorted(result.order) == sorted(h.id for h in hits) and len(result.hits) == 6
     assert {c.status for c in result.calls} == {"ok", "fell back"}
+
+
+def test_a_model_whose_replies_cannot_be_read_is_warned_about_once(settings, ollama,
+                                                                   caplog):
+    ollama.chat_reply = lambda body: "Sorry, I can only help with coding questions."
+    reranker = Reranker(settings, strategy="pointwise")
+
+    with caplog.at_level(logging.WARNING, logger="rankwise.rerank"):
+        results = [reranker.rerank("which topic?", make_hits(8)) for _ in range(4)]
+
+    assert all(r.unreadable_replies == 8 for r in results)
+    assert [r.order for r in results] == [[h.id for h in make_hits(8)]] * 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["pointwise rerank: 24 of 24 model replies held no usable grade or "
+                        "label, so those passages kept their retrieval order; use a larger "
+                        "chat model or another strategy (rankwise eval shows which ranks "
+                        "better)"]

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         None, description="Base URL of a non-Ollama provider (an OpenAI-compatible server).")
     api_key: SecretStr | None = Field(
         None, description="API key of a non-Ollama provider (else its own variable).")
+    chat_base_url: str | None = Field(
+        None, description="Base URL of the chat model's server when it is not base_url's "
+        "(e.g. llama.cpp's server for chat, an embedding server at base_url).")
     query_prefix: str | None = Field(
         None, description="Text put before every query embedded (default: the model's).")
     document_prefix: str | None = Field(
@@ -261,6 +264,10 @@ class Settings(BaseSettings):
     def chat(self) -> ModelRef:
         """The chat model, parsed."""
         return ModelRef.parse(self.chat_model)
+
+    def served_at(self, *, chat: bool) -> str | None:
+        """The base URL of the non-Ollama server of the chat or the embedding model."""
+        return (self.chat_base_url or self.base_url) if chat else self.base_url
 
     @property
     def milvus_is_local(self) -> bool:

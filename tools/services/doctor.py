@@ -59,7 +59,8 @@ def run_checks(settings: Settings) -> list[Check]:
         checks, blocked = _ollama_checks(settings)
     for role, ref in (("embedding model", settings.embed), ("chat model", settings.chat)):
         if not ref.is_ollama:
-            where = settings.base_url or "the provider's default URL"
+            where = (settings.served_at(chat=role == "chat model")
+                     or "the provider's default URL")
             checks.append(Check(role, True, f"{ref} at {where}"))
     dimension = None
     kb = KnowledgeBase(settings)

@@ -133,13 +133,40 @@ class ConfigurationResult:
     tokens: float
     seconds: float
     k: int
+    retrieval_ndcg_at_10: float | None = None
+    """A rerank row's: nDCG@10 of the same candidates in retrieval order."""
+    unreadable_replies: float = 0.0
+    """A rerank row's: the share of its LLM calls whose reply held no grade or label."""
+    fallbacks: float = 0.0
+    """A rerank row's: the share of queries whose rerank fell back to an earlier order."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"configuration": self.name, "ndcg@10": self.ndcg_at_10,
                 f"recall@{self.k}": self.recall_at_k, "mrr@10": self.mrr_at_10,
                 "llm_calls_per_query": self.llm_calls,
                 "round_trips_per_query": self.round_trips, "tokens_per_query": self.tokens,
-                "seconds_per_query": self.seconds}
+                "seconds_per_query": self.seconds,
+                "retrieval_ndcg@10": self.retrieval_ndcg_at_10,
+                "unreadable_replies": self.unreadable_replies, "fallbacks": self.fallbacks}
+
+    def warnings(self) -> list[str]:
+        """What a user must know before trusting this configuration: a rerank that ranks
+        worse than retrieval did, replies the parser could not read, reranks that fell back."""
+        found = []
+        if (self.retrieval_ndcg_at_10 is not None
+                and self.ndcg_at_10 < self.retrieval_ndcg_at_10 - WORSE_MARGIN):
+            found.append(f"{self.name} ranks worse than retrieval alone (nDCG@10 "
+                         f"{self.ndcg_at_10:.4f} against {self.retrieval_ndcg_at_10:.4f}): "
+                         "this model's reranking costs quality here; try another strategy "
+                         "or a larger chat model")
+        if self.unreadable_replies > UNREADABLE_LIMIT:
+            found.append(f"{self.name}: {self.unreadable_replies:.0%} of the model's replies "
+                         "held no usable grade or label (those passages kept their earlier "
+                         "place); a larger chat model, or other prompts (RerankPrompts)")
+        if self.fallbacks:
+            found.append(f"{self.name}: {self.fallbacks:.0%} of the reranks fell back to an "
+                         "earlier order because the model failed")
+        return found
 
 
 @dataclass
@@ -182,6 +209,10 @@ class EvaluationReport:
         return (f'<table class="rw"><caption>{html.escape(self.dataset)}: {self.queries} '
                 f"judged queries</caption>{head}{rows}</table>{legs}"
                 + (f"<ul>{failed}</ul>" if failed else ""))
+
+
+WORSE_MARGIN = 0.005
+UNREADABLE_LIMIT = 0.05
 
 
 def _unique_sources(sources: Sequence[str]) -> list[str]:
@@ -263,6 +294,7 @@ def _name(search: SearchMode, strategy: Strategy, pre: str | None = None) -> str
 def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Reranker | None,
          depth: int, k: int, progress: EvaluationProgress | None) -> ConfigurationResult:
     ndcg, recall, mrr, calls, rounds, tokens, seconds = [], [], [], [], [], [], []
+    before, unreadable, fallbacks = [], 0, 0
     name = search if reranker is None else _name(search, reranker.strategy, reranker.pre)
     if progress is not None:
         progress.measuring(name, len(dataset.judged_queries))
@@ -270,14 +302,18 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         started = time.perf_counter()
         hits = kb.search(dataset.queries[query_id], depth, mode=search)
         order, used_calls, used_rounds, used_tokens = [h.source for h in hits], 0, 0, 0
+        grades = dataset.qrels[query_id]
         if reranker is not None:
+            before.append(ndcg_at_k(_unique_sources(order), grades, 10))
             result = reranker.rerank(dataset.queries[query_id], hits)
             by_id = {h.id: h.source for h in hits}
             order = [by_id[i] for i in result.order]
             used_calls, used_rounds = result.llm_calls, result.round_trips
             used_tokens = result.prompt_tokens + result.completion_tokens
+            unreadable += result.unreadable_replies
+            fallbacks += not result.reranked
         seconds.append(time.perf_counter() - started)
-        ranking, grades = _unique_sources(order), dataset.qrels[query_id]
+        ranking = _unique_sources(order)
         ndcg.append(ndcg_at_k(ranking, grades, 10))
         recall.append(recall_at_k(ranking, grades, k))
         mrr.append(mrr_at_k(ranking, grades, 10))
@@ -287,5 +323,8 @@ def _run(kb: KnowledgeBase, dataset: Dataset, search: SearchMode, reranker: Rera
         if progress is not None:
             progress.measured()
     mean = statistics.fmean
-    return ConfigurationResult(name, mean(ndcg), mean(recall), mean(mrr), mean(calls),
-                               mean(rounds), mean(tokens), mean(seconds), k)
+    return ConfigurationResult(
+        name, mean(ndcg), mean(recall), mean(mrr), mean(calls), mean(rounds), mean(tokens),
+        mean(seconds), k, retrieval_ndcg_at_10=mean(before) if before else None,
+        unreadable_replies=unreadable / max(sum(calls), 1),
+        fallbacks=fallbacks / len(ndcg) if before else 0.0)

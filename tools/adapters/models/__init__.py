@@ -98,28 +98,29 @@ def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
         if chat:
             return ChatOllama(**local, num_ctx=settings.chat_num_ctx, temperature=0)
         return OllamaEmbeddings(**local)
+    base_url = settings.served_at(chat=chat)
     if ref.provider == "openai":
         module = _import("langchain_openai", "openai")
         key = settings.api_key.get_secret_value() if settings.api_key else (
-            os.environ.get("OPENAI_API_KEY") or (_NO_KEY if settings.base_url else None))
+            os.environ.get("OPENAI_API_KEY") or (_NO_KEY if base_url else None))
         if key is None:
             raise InvalidArgumentError(
                 f"{ref} needs an API key: set RANKWISE_API_KEY or OPENAI_API_KEY (for an "
                 "OpenAI-compatible server that wants none, set RANKWISE_BASE_URL)")
-        common: dict[str, Any] = {"model": ref.name, "base_url": settings.base_url,
+        common: dict[str, Any] = {"model": ref.name, "base_url": base_url,
                                   "api_key": key, "timeout": timeout,
                                   "max_retries": 0}  # rankwise retries, with backoff
         if chat:
             return module.ChatOpenAI(**common, temperature=0)
         # Token-id input (the default) is OpenAI's own; compatible servers want text.
         return module.OpenAIEmbeddings(**common,
-                                       check_embedding_ctx_length=settings.base_url is None)
-    return _init_any(ref, settings, chat=chat)
+                                       check_embedding_ctx_length=base_url is None)
+    return _init_any(ref, settings, base_url, chat=chat)
 
 
-def _init_any(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
+def _init_any(ref: ModelRef, settings: Settings, base_url: str | None, *, chat: bool) -> Any:
     """Other providers through LangChain's own `init_chat_model` / `init_embeddings`."""
-    extra: dict[str, Any] = {"base_url": settings.base_url} if settings.base_url else {}
+    extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
     if settings.api_key:
         extra["api_key"] = settings.api_key.get_secret_value()
     if chat:

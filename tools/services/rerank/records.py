@@ -84,6 +84,13 @@ class RerankResult(BaseModel):
         return sum(1 for c in self.calls if c.strategy != "cross_encoder")
 
     @property
+    def unreadable_replies(self) -> int:
+        """LLM calls whose reply held no usable grade or label (the passages they judged
+        kept their earlier place)."""
+        return sum(1 for c in self.calls if c.strategy != "cross_encoder"
+                   and c.status == "fell back")
+
+    @property
     def rerank_api_calls(self) -> int:
         """Requests to the rerank model's /v1/rerank API (the cross_encoder stage)."""
         return len(self.calls) - self.llm_calls

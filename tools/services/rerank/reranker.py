@@ -117,6 +117,7 @@ class Reranker:
         self._pool = ThreadPoolExecutor(self.concurrency, "rankwise-rerank")
         self._num_ctx: int | None = None
         self._context_lock = threading.Lock()
+        self._replies = _ReplyHealth(self.strategy)
 
     async def arerank(self, query: str, hits: Sequence[Hit], top_k: int | None = None,
                       config: RunnableConfig | None = None) -> RerankResult:
@@ -210,6 +211,7 @@ class Reranker:
                  self.strategy, len(hits), result.llm_calls, result.round_trips,
                  result.prompt_tokens, result.completion_tokens, result.seconds,
                  f", fell back: {error}" if error else "")
+        self._replies.count(result)
         return result
 
     def as_compressor(self, top_k: int | None = None) -> RerankCompressor:
@@ -230,6 +232,30 @@ class Judged:
     cross_scores: dict[int, float] = field(default_factory=dict)
     wins: dict[int, int] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
+
+
+class _ReplyHealth:
+    """Counts the replies a reranker could not read, and warns once when they are many:
+    a model that cannot follow the prompt leaves its passages in retrieval order."""
+
+    MIN_CALLS, LIMIT = 20, 0.1
+
+    def __init__(self, strategy: str) -> None:
+        self.strategy, self.calls, self.unreadable, self.warned = strategy, 0, 0, False
+        self._lock = threading.Lock()
+
+    def count(self, result: RerankResult) -> None:
+        with self._lock:
+            self.calls += result.llm_calls
+            self.unreadable += result.unreadable_replies
+            if self.warned or self.calls < self.MIN_CALLS or (
+                    self.unreadable <= self.LIMIT * self.calls):
+                return
+            self.warned = True
+        log.warning("%s rerank: %d of %d model replies held no usable grade or label, so "
+                    "those passages kept their retrieval order; use a larger chat model or "
+                    "another strategy (rankwise eval shows which ranks better)",
+                    self.strategy, self.unreadable, self.calls)
 
 
 def rerank_api(settings: Settings, concurrency: int) -> RerankAPI:
