@@ -21,7 +21,7 @@ from rankwise.tools import (
     StoreError,
     StoreUnavailableError,
 )
-from rankwise.tools.adapters.milvus import MilvusStore
+from rankwise.tools.adapters.milvus import MilvusStore, open_client
 
 pytestmark = pytest.mark.slow  # real processes
 
@@ -285,3 +285,20 @@ def test_a_server_that_dies_and_comes_back(settings, ollama, tmp_path, monkeypat
 def test_a_database_that_does_not_exist_is_named(settings, milvus_server):
     with pytest.raises(StoreError, match="'garbage' does not exist.*RANKWISE_MILVUS_DB"):
         KnowledgeBase(settings, milvus_uri=milvus_server, milvus_db="garbage").count()
+
+
+def test_a_lite_client_does_not_ping_between_calls(settings, milvus_server):
+    """Idle for about three minutes, a client that pings between calls is sent GOAWAY
+    "too_many_pings" by Milvus Lite, and gRPC prints two error lines (seen under an idle
+    MCP server and a long rerank): the Lite file's client keeps quiet between calls, and a
+    server's keeps pymilvus's keepalive, which notices a dead connection."""
+    def pings_between_calls(uri: str) -> bool:
+        client = open_client(settings.model_copy(update={"milvus_uri": uri}))
+        try:
+            options = client._get_connection()._grpc_options  # what its channel was given
+            return options.get("grpc.keepalive_permit_without_calls", True)
+        finally:
+            client.close()
+
+    assert not pings_between_calls(settings.milvus_uri)
+    assert pings_between_calls(milvus_server)

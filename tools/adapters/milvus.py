@@ -131,9 +131,14 @@ def open_client(settings: Settings) -> MilvusClient:
     uri = settings.milvus_uri
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     database = {"db_name": settings.milvus_db} if settings.milvus_db else {}
+    # pymilvus pings every 10 s even between calls; Milvus Lite's server allows that for a
+    # minute or two, then answers GOAWAY "too_many_pings", which gRPC writes to stderr: an
+    # idle MCP server or a long rerank printed two error lines. Between calls it need not ping.
+    quiet_when_idle = ({"grpc_options": {"grpc.keepalive_permit_without_calls": False}}
+                       if settings.milvus_is_local else {})
     try:
         with _quiet():
-            return MilvusClient(uri=uri, token=token, **database)
+            return MilvusClient(uri=uri, token=token, **database, **quiet_when_idle)
     except (MilvusException, OSError) as exc:
         if not settings.milvus_is_local:
             said = getattr(exc, "message", None) or str(exc)
