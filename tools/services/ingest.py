@@ -136,7 +136,11 @@ class _Pipeline:
 
     def add(self, source: str, chunks: list[Chunk], stale: list[str],
             record: SourceRecord) -> None:
-        for chunk in chunks:
+        """Queue `source`'s chunks for embedding, consuming the list: a chunk leaves it as
+        it is batched, so a large file's chunks are freed as they are stored."""
+        chunks.reverse()
+        while chunks:
+            chunk = chunks.pop()
             if self.batch and (
                 len(self.batch) >= self.pacer.batch_size
                 or self.batch_chars + len(chunk.text) > self.max_chars
@@ -387,17 +391,20 @@ def ingest_sources(
         """Split sources and diff their chunks against what is stored: a new source has no
         record (its chunk ids are checked, in case a stopped run stored some); only a
         changed one is read by source."""
-        split: list[tuple[str, list[Chunk], SourceRecord]] = []
-        for source, fingerprint in sources:
+        def split_one(source: Source, fingerprint: str) -> tuple[str, list[Chunk], SourceRecord]:
             chunks = chunker.split(source)
-            split.append((source.name, chunks, record_of((c.id for c in chunks), fingerprint)))
+            return source.name, chunks, record_of((c.id for c in chunks), fingerprint)
+
+        # each source's chunks are let go as the pipeline takes them
+        split = deque(split_one(*entry) for entry in sources)
         changed = [name for name, _, now in split
                    if name in records and not records[name].same_chunks(now)]
         stored = store.result().ids_by_source(changed) if changed else {}
         fresh = [c.id for name, chunks, _ in split if name not in records for c in chunks]
         existing = store.result().existing(fresh) if fresh and not new_store else set()
         fingerprinted: dict[str, SourceRecord] = {}
-        for name, chunks, now in split:
+        while split:
+            name, chunks, now = split.popleft()
             if name in records and records[name].same_chunks(now):
                 fingerprinted[name] = now  # its chunks are stored: the record learns more
                 report.unchanged += len(chunks)
@@ -411,6 +418,7 @@ def ingest_sources(
             report.unchanged += len(chunks) - len(new)
             report.removed += len(stale)
             told.advance(sources=1, chunks=len(chunks) - len(new))
+            del chunks
             pipeline.add(name, new, stale, now)
         if fingerprinted:
             store.result().record_sources(fingerprinted)
