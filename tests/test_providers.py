@@ -73,7 +73,8 @@ def test_openai_embeddings_ingest_and_search_through_v1(openai_kb, ollama):
 @pytest.mark.parametrize("strategy", ["pointwise", "listwise", "tournament"])
 def test_every_strategy_reranks_with_chat_openai(openai_kb, ollama, strategy):
     ollama.chat_reply = Judge(relevance)
-    reranker = Reranker(openai_kb.settings, strategy=strategy, top_k=1, window=2, step=1)
+    reranker = Reranker(openai_kb.settings, strategy=strategy, top_k=1, window=2, step=1,
+                        logprobs=True)
     assert isinstance(reranker.chat_model.inner, ChatOpenAI)
     hits = openai_kb.search("fish on fridays", k=3)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 
 import pytest
 from fake_ollama import Fault
@@ -52,8 +54,9 @@ def judge_truth(ollama):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_a_right_judge_gives_the_right_order(settings, judge_truth, strategy):
-    judge_truth(30)
-    reranker = Reranker(settings, strategy=strategy, top_k=5, window=10, step=5)
+    judge_truth(30)  # calibrated: its log-probabilities order passages its 0-3 grades tie
+    reranker = Reranker(settings, strategy=strategy, top_k=5, window=10, step=5,
+                        logprobs=True)
 
     result = reranker.rerank("which topic?", make_hits(30))
 
@@ -64,13 +67,57 @@ def test_a_right_judge_gives_the_right_order(settings, judge_truth, strategy):
     assert all(c.status == "ok" for c in result.calls)
 
 
+def test_pointwise_answers_alone_put_the_best_grade_first_in_retrieval_order(
+        settings, judge_truth):
+    judge_truth(30)  # four passages grade 3 (true relevance 2.6 to 2.9)
+
+    result = Reranker(settings, strategy="pointwise", top_k=5).rerank("q", make_hits(30))
+
+    assert [h.id for h in result.hits[:4]] == sorted(best_ids(30, 4))
+    assert [h.rerank_score for h in result.hits] == [3.0] * 4 + [2.0]
+
+
 def test_pointwise_scores_are_continuous_from_logprobs(settings, judge_truth):
     judge_truth(6)
-    result = Reranker(settings, strategy="pointwise", top_k=6).rerank("q", make_hits(6))
+    result = Reranker(settings, strategy="pointwise", top_k=6, logprobs=True).rerank(
+        "q", make_hits(6))
 
     scores = [h.rerank_score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     assert any(s != int(s) for s in scores), "log-probabilities give non-integer scores"
+
+
+def flat_reply(answer: str, probabilities: dict[str, float], bracketed: bool) -> dict:
+    """A reply of `answer` whose first label token has these alternatives."""
+    alternatives = [{"token": t, "logprob": math.log(p)} for t, p in probabilities.items()]
+    label = {"token": answer, "logprob": math.log(probabilities[answer]),
+             "top_logprobs": alternatives}
+    if not bracketed:
+        return {"content": answer, "logprobs": [label]}
+    bracket = {"token": "[", "logprob": 0.0, "top_logprobs": [{"token": "[", "logprob": 0.0}]}
+    return {"content": f"[{answer}]", "logprobs": [bracket, label]}
+
+
+@pytest.mark.parametrize("strategy", ["pointwise", "pairwise"])
+def test_a_model_that_answers_alike_for_every_passage_keeps_the_retrieval_order(
+        settings, ollama, strategy):
+    """Qwen2.5-0.5B graded every passage "1" and always chose "[1]": sorting by its
+    near-flat log-probabilities dropped nDCG@10 from 0.95 to 0.33. Here they lean, by a
+    hair, to the later passages: noise, not judgement; its answers all tie."""
+    def reply(body):
+        lean = 0.01 * int(re.findall(r"passage number (\d+)", first_user_prompt(body))[0])
+        if strategy == "pointwise":
+            return flat_reply("1", {"1": 0.6 - lean, "3": 0.4 + lean}, bracketed=False)
+        return flat_reply("1", {"1": 0.6 + lean, "2": 0.4 - lean}, bracketed=True)
+
+    ollama.chat_reply = reply
+    hits = make_hits(8)
+
+    answers = Reranker(settings, strategy=strategy, top_k=4).rerank("q", hits)
+    soft = Reranker(settings, strategy=strategy, top_k=4, logprobs=True).rerank("q", hits)
+
+    assert answers.order == [h.id for h in hits], "every answer alike: first-stage order"
+    assert soft.order != answers.order, "rerank_logprobs reads the log-probabilities"
 
 
 def test_pointwise_ties_break_on_the_retrieval_score(settings, ollama):
@@ -181,6 +228,30 @@ def test_long_passages_are_truncated_to_fit_the_context(settings, ollama):
     assert characters / 3 < 2048
     assert "end0" not in first_user_prompt(prompt) and " …" in first_user_prompt(prompt)
     assert result.order == ["x1", "x0"]
+
+
+def least_tokens(text: str) -> int:
+    """Tokens of a tokenizer that gives each Han character, word, number and mark one."""
+    return len(re.findall(r"[\u3400-\u9fff]|[A-Za-z]+|\d+|[^\sA-Za-z\d\u3400-\u9fff]", text))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_chinese_passages_are_cut_to_fit_the_context(settings, ollama, strategy):
+    """A Han character is about a token, not three characters a token: twenty Chinese
+    passages cut to 3 characters a token asked 2.5 times the context."""
+    ollama.chat_reply = lambda body: "[1]"  # listwise: labels missing, so asked again
+    text = "数据库备份在每天夜里两点运行，保留三十天。" * 80
+    hits = [Hit(id=f"z{i}", text=text, score=1 - i / 100, source=f"备份{i}.md")
+            for i in range(20)]
+    reranker = Reranker(settings.model_copy(update={"chat_num_ctx": 2048}), strategy=strategy)
+
+    result = reranker.rerank("夜间备份保留多久？", hits)
+
+    bodies = [b for p, b in ollama.requests if p == "/api/chat"]
+    assert bodies and all(b["options"]["num_ctx"] == 2048 for b in bodies)
+    assert max(least_tokens(" ".join(m["content"] for m in b["messages"]))
+               + b["options"]["num_predict"] for b in bodies) <= 2048
+    assert "保留三十天" in first_user_prompt(bodies[0]) and result.llm_calls == len(bodies)
 
 
 def test_prompts_fence_passages_as_untrusted_data(settings, ollama):
@@ -348,7 +419,8 @@ def test_pairwise_asks_each_pair_in_both_orders_and_selects_with_few_comparisons
 def test_pairwise_loses_nothing_to_a_judge_biased_to_the_first_place(settings, judge_truth):
     judge_truth(20, position_bias=2.5)  # the second of a pair loses 2.5 grades
 
-    result = Reranker(settings, strategy="pairwise", top_k=5).rerank("q", make_hits(20))
+    result = Reranker(settings, strategy="pairwise", top_k=5, logprobs=True).rerank(
+        "q", make_hits(20))
 
     assert [h.id for h in result.hits] == best_ids(20, 5), "log-probabilities cancel the bias"
 
@@ -371,6 +443,25 @@ def test_pairwise_returns_a_permutation_under_malformed_replies(settings, ollama
 
     assert sorted(result.order) == sorted(h.id for h in hits) and len(result.hits) == 6
     assert {c.status for c in result.calls} == {"ok", "fell back"}
+
+
+@pytest.mark.parametrize("strategy", ["pointwise", "pairwise"])
+def test_a_model_that_moves_no_passage_in_five_reranks_is_warned_about_once(
+        settings, ollama, judge_truth, strategy, caplog):
+    ollama.chat_reply = lambda body: "[1]" if strategy == "pairwise" else "2"
+    alike = Reranker(settings, strategy=strategy, top_k=3)
+
+    with caplog.at_level(logging.WARNING, logger="rankwise.rerank"):
+        for _ in range(6):
+            alike.rerank("which topic?", make_hits(6))
+        judge_truth(6)
+        Reranker(settings, strategy=strategy, top_k=3).rerank("which topic?", make_hits(6))
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"{strategy} rerank: the model answered every call of its first 5 "
+                        "reranks and moved no passage: it may not tell these passages apart; "
+                        "use a larger chat model or another strategy (rankwise eval shows "
+                        "which ranks better)"]
 
 
 def test_a_model_whose_replies_cannot_be_read_is_warned_about_once(settings, ollama,

@@ -40,16 +40,25 @@ def estimate_tokens(text: str) -> int:
     """Tokens a WordPiece or BPE tokenizer makes of `text`, over-estimated: an ASCII word
     counts 1 + 1 per 4 letters, a number 1 per 2 digits begun, any other character
     (CJK, accented letters, punctuation) 1."""
+    return sum(_piece_tokens(match.group()) for match in _PIECES.finditer(text))
+
+
+def within_tokens(text: str, tokens: int) -> str:
+    """The longest start of `text` whose estimated tokens are at most `tokens`."""
     count = 0
     for match in _PIECES.finditer(text):
-        piece = match.group()
-        if piece[0].isdigit():
-            count += (len(piece) + 1) // 2
-        elif piece[0].isascii() and piece[0].isalpha():
-            count += 1 + len(piece) // 4
-        else:
-            count += 1
-    return count
+        count += _piece_tokens(match.group())
+        if count > tokens:
+            return text[:match.start()]
+    return text
+
+
+def _piece_tokens(piece: str) -> int:
+    if piece[0].isdigit():
+        return (len(piece) + 1) // 2
+    if piece[0].isascii() and piece[0].isalpha():
+        return 1 + len(piece) // 4
+    return 1
 
 
 _UNDERLINE = r"(?:={3,}|-{3,}|~{3,}|\^{3,}|\*{3,}|\+{3,}|#{3,}|\"{3,}|'{3,}|`{3,}|:{3,}|_{3,})"

@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         "rerank_pre_k before an LLM strategy.")
     rerank_pre_k: int = Field(30, ge=2, le=MAX_RERANK_N,
                               description="Candidates the pre-stage keeps.")
+    rerank_logprobs: bool = Field(
+        False, description="Order pointwise grades and pairwise preferences by the chat "
+        "model's log-probabilities, for models whose are calibrated; off, its answers decide "
+        "and ties keep the retrieval order (a small model's near-flat log-probabilities "
+        "reorder at random).")
     rerank_batch_size: int = Field(
         32, ge=1, le=1000, description="Documents per rerank API request (TEI's default cap).")
     # NoDecode: the variable's JSON is read by `_json_list`, whose error is one clear line

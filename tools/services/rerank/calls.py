@@ -15,8 +15,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from ...adapters.models import GuardedChatModel
+from ...core.chunking import estimate_tokens, within_tokens
 
-CHARS_PER_TOKEN = 3  # conservative for English prose; keeps prompts inside the context
+_FENCE_TOKENS = 12  # a passage's label and fence around its text
 
 
 @dataclass
@@ -28,11 +29,13 @@ class Reply:
     token_alternatives: list[list[dict]]  # per reply token, when it has log-probabilities
 
 
-def truncate(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters at a word boundary, marked with an ellipsis."""
-    if len(text) <= limit:
+def truncate(text: str, limit: int, tokens: int | None = None) -> str:
+    """`text` cut to `limit` characters and, given, an estimated `tokens` (a Chinese
+    character is about one), at a word boundary, marked with an ellipsis."""
+    cut = text[:limit] if tokens is None else within_tokens(text[:limit], tokens)
+    if len(cut) == len(text):
         return text
-    cut = text[:limit].rsplit(None, 1)[0] if " " in text[:limit] else text[:limit]
+    cut = cut.rsplit(None, 1)[0] if " " in cut.strip() else cut
     return cut + " …"
 
 
@@ -53,10 +56,13 @@ class ChatCaller:
         self.model, self.pool, self.num_ctx = model, pool, num_ctx
         self.max_passage_chars = passage_chars
 
-    def passage_chars(self, passages: int, reserved_tokens: int) -> int:
-        """Characters each of `passages` may take so the prompt fits the context."""
-        room = max(self.num_ctx - reserved_tokens, 64) * CHARS_PER_TOKEN // max(passages, 1)
-        return max(100, min(self.max_passage_chars, room))
+    def fit(self, texts: list[str], reserved: str, reserved_tokens: int) -> list[str]:
+        """`texts` cut so that they, `reserved` (the query) and `reserved_tokens` (the
+        prompt's own text and the reply) fit the context: an equal share of estimated
+        tokens each, and `passage_chars` characters at most."""
+        room = self.num_ctx - reserved_tokens - estimate_tokens(reserved)
+        share = max(room // max(len(texts), 1) - _FENCE_TOKENS, 32)
+        return [truncate(text, self.max_passage_chars, share) for text in texts]
 
     async def chat(self, messages: list[BaseMessage], *, max_tokens: int,
                    logprobs: bool = False) -> Reply:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from langchain_core.messages import AIMessage, HumanMessage
 
 from ...core.vocabulary import Hit, fence
-from .calls import ChatCaller, Reply, truncate
+from .calls import ChatCaller, Reply
 from .parsing import (
     expected_grade,
     first_label_probability,
@@ -29,12 +29,17 @@ _LABEL_TOKENS = 5
 
 
 class Judge:
-    """Judges `hits` for `query` through `caller`; keeps scores, reasons and call records."""
+    """Judges `hits` for `query` through `caller`; keeps scores, reasons and call records.
+
+    With `logprobs`, grades and pairwise preferences are read from the model's
+    log-probabilities (continuous); without, from its answers alone."""
 
     def __init__(self, caller: ChatCaller, prompts: RerankPrompts, strategy: str,
-                 query: str, hits: Sequence[Hit], *, with_reasons: bool = False) -> None:
+                 query: str, hits: Sequence[Hit], *, with_reasons: bool = False,
+                 logprobs: bool = False) -> None:
         self.caller, self.prompts, self.strategy = caller, prompts, strategy
         self.query, self.hits, self.with_reasons = query, hits, with_reasons
+        self.logprobs = logprobs
         self.calls: list[CallRecord] = []
         self.scores: dict[int, float] = {}
         self.reasons: dict[int, str] = {}
@@ -50,16 +55,18 @@ class Judge:
             log.debug("rerank call %s", call.model_dump())
 
     async def grade(self, position: int, round_: int) -> None:
-        """Grade one passage 0-3 (continuous when the model gives log-probabilities)."""
-        limit = self.caller.passage_chars(1, _PROMPT_OVERHEAD_TOKENS + 64)
+        """Grade one passage 0-3 (continuous from the log-probabilities, when read)."""
+        [passage] = self.caller.fit([self.hits[position].text], self.query,
+                                    _PROMPT_OVERHEAD_TOKENS + 64)
         messages = self.prompts.pointwise.format_messages(
-            query=self.query, passage=fence(truncate(self.hits[position].text, limit)),
+            query=self.query, passage=fence(passage),
             answer_format=GRADE_AND_REASON if self.with_reasons else GRADE_ONLY,
         )
         reply = await self.caller.chat(messages, max_tokens=64 if self.with_reasons else 4,
-                                       logprobs=True)
+                                       logprobs=self.logprobs)
         grade = parse_grade(reply.text)
-        continuous = expected_grade(next(iter(reply.token_alternatives), []))
+        continuous = (expected_grade(next(iter(reply.token_alternatives), []))
+                      if self.logprobs else None)
         score = continuous if continuous is not None else grade
         if score is None:
             self.record(reply, round_, [position], "fell back",
@@ -72,20 +79,20 @@ class Judge:
 
     async def prefer(self, first: int, second: int, round_: int) -> float | None:
         """How much the LLM prefers `first` to `second`, shown in that order: 1 or 0 from
-        its answer, or the probability of label [1] when the reply has log-probabilities;
+        its answer, or the probability of label [1] when log-probabilities are read;
         None when its reply names neither."""
-        limit = self.caller.passage_chars(2, _PROMPT_OVERHEAD_TOKENS + 16)
+        passages = self.caller.fit([self.hits[i].text for i in (first, second)], self.query,
+                                   _PROMPT_OVERHEAD_TOKENS + 16)
         messages = self.prompts.pairwise.format_messages(
-            query=self.query,
-            passages=quote_passages([truncate(self.hits[i].text, limit) for i in (first, second)]),
+            query=self.query, passages=quote_passages(passages),
         )
-        reply = await self.caller.chat(messages, max_tokens=16, logprobs=True)
+        reply = await self.caller.chat(messages, max_tokens=16, logprobs=self.logprobs)
         outcome = parse_permutation(reply.text, 2)
         if outcome.status == "fell back":
             self.record(reply, round_, [first, second], "fell back", detail=outcome.detail)
             return None
         self.record(reply, round_, [first, second], "ok")
-        soft = first_label_probability(reply.token_alternatives)
+        soft = first_label_probability(reply.token_alternatives) if self.logprobs else None
         return soft if soft is not None else float(outcome.order[0] == 0)
 
     async def compare(self, a: int, b: int, round_: int) -> int:
@@ -110,10 +117,10 @@ class Judge:
             return window, round_
         size = len(window)
         max_tokens = size * _LABEL_TOKENS + 20
-        limit = self.caller.passage_chars(size, _PROMPT_OVERHEAD_TOKENS + max_tokens)
+        passages = self.caller.fit([self.hits[i].text for i in window], self.query,
+                                   _PROMPT_OVERHEAD_TOKENS + max_tokens)
         messages = self.prompts.listwise.format_messages(
-            query=self.query, count=size,
-            passages=quote_passages([truncate(self.hits[i].text, limit) for i in window]),
+            query=self.query, count=size, passages=quote_passages(passages),
         )
         reply = await self.caller.chat(messages, max_tokens=max_tokens)
         outcome = parse_permutation(reply.text, size)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal, TypeVar, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .compressor import RerankCompressor
 
 log = logging.getLogger("rankwise.rerank")
+T = TypeVar("T")
 
 OnFailure = Literal["raise", "fallback"]
 
@@ -66,6 +67,8 @@ class Reranker:
     `pre="cross_encoder"` runs that rerank model first, over every candidate, and the
     LLM strategy only over its best `pre_k`: a cheap cut before an expensive judge.
     `keep` is how many passages each tournament window passes on to the next level.
+    `logprobs` (default `settings.rerank_logprobs`, off) orders pointwise grades and
+    pairwise preferences by the model's log-probabilities instead of its answers alone.
     `on_failure="fallback"` returns the best order reached (the rerank model's, or the
     retrieval order), with `error` set, when a model stays unreachable or rejects the
     calls; the default raises. Arguments are checked here, before any call.
@@ -87,6 +90,7 @@ class Reranker:
         chat_model: BaseChatModel | None = None,
         pre: PreStage | None = None,
         pre_k: int | None = None,
+        logprobs: bool | None = None,
     ) -> None:
         self.settings = settings or Settings()
         s = self.settings
@@ -110,6 +114,7 @@ class Reranker:
         check_window(self.step, self.window)
         self.prompts = prompts or RerankPrompts()
         self.with_reasons = with_reasons
+        self.logprobs = _given(logprobs, s.rerank_logprobs)
         self.chat_model = models.chat_model(s, chat_model) if llm else None
         self.rerank_api = (rerank_api(s, self.concurrency)
                            if "cross_encoder" in (self.strategy, self.pre) else None)
@@ -153,7 +158,7 @@ class Reranker:
         caller = ChatCaller(model, self._pool, num_ctx=await self._context(),
                             passage_chars=self.settings.rerank_passage_chars, config=config)
         judge = Judge(caller, self.prompts, self.strategy, query, [hits[i] for i in head],
-                      with_reasons=self.with_reasons)
+                      with_reasons=self.with_reasons, logprobs=self.logprobs)
         plan = Plan(window=self.window, step=self.step, keep=max(self.keep, top_k),
                     concurrency=self.concurrency, top_k=top_k)
         try:
@@ -235,27 +240,42 @@ class Judged:
 
 
 class _ReplyHealth:
-    """Counts the replies a reranker could not read, and warns once when they are many:
-    a model that cannot follow the prompt leaves its passages in retrieval order."""
+    """Watches a reranker's model and warns once of each of two signs that it cannot
+    judge these passages: many replies it could not read (those passages keep their
+    retrieval order), and its first reranks all answered yet none moved a passage (a small
+    model that grades every passage alike, or always picks the first of a pair)."""
 
-    MIN_CALLS, LIMIT = 20, 0.1
+    MIN_CALLS, LIMIT, MIN_RERANKS = 20, 0.1, 5
 
     def __init__(self, strategy: str) -> None:
-        self.strategy, self.calls, self.unreadable, self.warned = strategy, 0, 0, False
+        self.strategy, self.calls, self.unreadable = strategy, 0, 0
+        self.answered = self.unmoved = 0  # reranks whose every reply was read; none moved
+        self.warned: set[str] = set()
         self._lock = threading.Lock()
 
     def count(self, result: RerankResult) -> None:
         with self._lock:
             self.calls += result.llm_calls
             self.unreadable += result.unreadable_replies
-            if self.warned or self.calls < self.MIN_CALLS or (
-                    self.unreadable <= self.LIMIT * self.calls):
-                return
-            self.warned = True
-        log.warning("%s rerank: %d of %d model replies held no usable grade or label, so "
-                    "those passages kept their retrieval order; use a larger chat model or "
-                    "another strategy (rankwise eval shows which ranks better)",
-                    self.strategy, self.unreadable, self.calls)
+            if result.llm_calls and not result.unreadable_replies:
+                self.answered += 1
+                self.unmoved += result.order == result.retrieved
+            warn = [sign for sign, due in (
+                ("unreadable", self.calls >= self.MIN_CALLS
+                 and self.unreadable > self.LIMIT * self.calls),
+                ("unmoved", self.answered >= self.MIN_RERANKS
+                 and self.unmoved == self.answered)) if due and sign not in self.warned]
+            self.warned.update(warn)
+        advice = ("use a larger chat model or another strategy (rankwise eval shows which "
+                  "ranks better)")
+        if "unreadable" in warn:
+            log.warning("%s rerank: %d of %d model replies held no usable grade or label, "
+                        "so those passages kept their retrieval order; %s",
+                        self.strategy, self.unreadable, self.calls, advice)
+        if "unmoved" in warn:
+            log.warning("%s rerank: the model answered every call of its first %d reranks "
+                        "and moved no passage: it may not tell these passages apart; %s",
+                        self.strategy, self.answered, advice)
 
 
 def rerank_api(settings: Settings, concurrency: int) -> RerankAPI:
@@ -271,7 +291,7 @@ def rerank_api(settings: Settings, concurrency: int) -> RerankAPI:
                      batch_size=settings.rerank_batch_size, concurrency=concurrency)
 
 
-def _given(value: int | None, default: int) -> int:
+def _given(value: T | None, default: T) -> T:
     return default if value is None else value
 
 
