@@ -8,12 +8,24 @@ is the one given, or crewai's `LLM` for the configured chat model: `ollama/<mode
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from crewai import LLM, Agent, Crew, Process, Task
 from crewai.project import CrewBase, agent, crew, task
-from rankwise.tools import KnowledgeBase, RankwiseToolkit, Reranker, Settings, chat_model
+from openai import APIConnectionError  # CrewAI's model client: a server down, a timeout
+from rankwise.tools import (
+    KnowledgeBase,
+    ModelRequestError,
+    ModelUnavailableError,
+    RankwiseError,
+    RankwiseToolkit,
+    Reranker,
+    Settings,
+    chat_model,
+)
 from rankwise.tools.core.aio import run_sync
 from rankwise.tools.core.vocabulary import require_text
 
@@ -78,12 +90,14 @@ class KnowledgeCrew:
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
         self._prepare(question)
-        return self._answer(self.crew().kickoff(inputs={"question": question}))
+        with _one_line_failures():
+            return self._answer(self.crew().kickoff(inputs={"question": question}))
 
     async def aask(self, question: str) -> CrewAnswer:
         """`ask` from async code (CrewAI's `kickoff_async`)."""
         await asyncio.to_thread(self._prepare, question)
-        return self._answer(await self.crew().kickoff_async(inputs={"question": question}))
+        with _one_line_failures():
+            return self._answer(await self.crew().kickoff_async(inputs={"question": question}))
 
     def _answer(self, output: Any) -> CrewAnswer:
         """The crew's final answer (a whole `CrewOutput`: the crew does not stream)."""
@@ -97,11 +111,27 @@ class KnowledgeCrew:
             adapter.artifacts.clear()
 
 
+@contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """A kickoff that stops raises CrewAI's or its model client's own exception, which
+    printed a page of traceback: it becomes one rankwise error that names it."""
+    try:
+        yield
+    except RankwiseError:
+        raise
+    except Exception as exc:
+        said = next((line for line in str(exc).splitlines() if line.strip()), "")
+        kind = (ModelUnavailableError if isinstance(exc, (ConnectionError, APIConnectionError))
+                else ModelRequestError)
+        raise kind(f"the crew stopped: {type(exc).__name__}: {said}".rstrip(": ")) from exc
+
+
 def crew_llm(settings: Settings) -> LLM:
     """crewai's LLM for the configured chat model (crewai calls Ollama's /v1 API)."""
     ref = settings.chat
     if ref.is_ollama:
         return LLM(model=f"ollama/{ref.name}", base_url=settings.ollama_host, temperature=0)
-    key = settings.api_key.get_secret_value() if settings.api_key else None
+    key = settings.openai_key(chat=True) if ref.provider == "openai" else (
+        settings.api_key.get_secret_value() if settings.api_key else None)
     return LLM(model=f"{ref.provider}/{ref.name}", base_url=settings.served_at(chat=True),
-               api_key=key, temperature=0)
+               api_key=key, temperature=0, context_window_size=settings.chat_num_ctx)

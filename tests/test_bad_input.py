@@ -233,6 +233,42 @@ def test_the_crew_with_ollama_down_names_ollama(cli, refused_url):
     assert len(result.output.strip().splitlines()) == 1
 
 
+def own_chat_server(cli, ollama, monkeypatch, docs):
+    """`cli` with the chat model on an OpenAI-compatible server of its own (llama.cpp's,
+    say), with no API key anywhere, and embeddings on Ollama."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("RANKWISE_API_KEY", raising=False)
+    monkeypatch.setenv("RANKWISE_CHAT_MODEL", "openai:llama3.2")
+    monkeypatch.setenv("RANKWISE_CHAT_BASE_URL", f"{ollama.url}/v1")
+    assert cli("ingest", str(docs), "-q").exit_code == 0
+    return cli
+
+
+def test_the_crew_on_a_chat_server_of_its_own_needs_no_api_key(cli, ollama, monkeypatch,
+                                                               docs, caplog):
+    from test_agents import crew_model
+
+    ollama.chat_reply = crew_model
+    run = own_chat_server(cli, ollama, monkeypatch, docs)
+
+    result = run("crew", "How long are backups kept?")
+
+    one_clear_line(result, 0, "Backups are kept for thirty days [1].")
+    assert ollama.count("/v1/chat/completions") >= 2
+    unknown = [r for r in caplog.records if "context window" in r.getMessage()]
+    assert not unknown, "CrewAI is told RANKWISE_CHAT_NUM_CTX"
+
+
+def test_a_crew_whose_chat_server_fails_is_one_line(cli, ollama, monkeypatch, docs):
+    run = own_chat_server(cli, ollama, monkeypatch, docs)
+    ollama.script("/v1/chat/completions", *[Fault(status=400, body={
+        "error": {"message": "request (5914 tokens) exceeds the available context size"}})] * 9)
+
+    result = run("crew", "How long are backups kept?")
+
+    one_clear_line(result, 1, "error: the crew stopped:", "exceeds the available context")
+
+
 HOLD = "from pymilvus import MilvusClient; MilvusClient({!r}); print('ready', flush=True); " \
        "import time; time.sleep(60)"
 

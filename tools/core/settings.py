@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -273,6 +274,15 @@ class Settings(BaseSettings):
     def served_at(self, *, chat: bool) -> str | None:
         """The base URL of the non-Ollama server of the chat or the embedding model."""
         return (self.chat_base_url or self.base_url) if chat else self.base_url
+
+    def openai_key(self, *, chat: bool) -> str | None:
+        """The key for the OpenAI API: `api_key`, else OPENAI_API_KEY, else, for a server of
+        your own (a base URL), a placeholder, since clients refuse to go without one and
+        llama.cpp's or vLLM's server wants none; None for OpenAI's own without a key."""
+        if self.api_key:
+            return self.api_key.get_secret_value()
+        return os.environ.get("OPENAI_API_KEY") or (
+            "unused" if self.served_at(chat=chat) else None)
 
     @property
     def milvus_is_local(self) -> bool:

@@ -3,7 +3,6 @@ behind its provider's error boundary. Provider packages are imported only when u
 
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from typing import Any, Literal
 
@@ -22,10 +21,6 @@ from .tokens import token_counter
 
 __all__ = ["EmbeddingIdentity", "GuardedChatModel", "GuardedEmbeddings", "Provider",
            "chat_model", "embeddings"]
-
-# A placeholder key for OpenAI-compatible servers that want none (Ollama's /v1, vLLM).
-_NO_KEY = "unused"
-
 
 def embeddings(settings: Settings, model: Embeddings | None = None) -> GuardedEmbeddings:
     """The embedding model: `model` when given, else the one `settings.embed_model` names."""
@@ -101,8 +96,7 @@ def _build(ref: ModelRef, settings: Settings, *, chat: bool) -> Any:
     base_url = settings.served_at(chat=chat)
     if ref.provider == "openai":
         module = _import("langchain_openai", "openai")
-        key = settings.api_key.get_secret_value() if settings.api_key else (
-            os.environ.get("OPENAI_API_KEY") or (_NO_KEY if base_url else None))
+        key = settings.openai_key(chat=chat)
         if key is None:
             raise InvalidArgumentError(
                 f"{ref} needs an API key: set RANKWISE_API_KEY or OPENAI_API_KEY (for an "
