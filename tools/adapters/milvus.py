@@ -229,6 +229,9 @@ class MilvusStore:
         self.records = SourceRecords(self.client, self.name, self.tenant)
         self.recorded = False  # every source of the collection has a record
         self._recording = threading.Lock()  # lookups run on several threads
+        # Milvus Lite's count(*) can read a wrong number while it seals rows (1 of 201 rows,
+        # once in about 40 seals): an ingest's calibration counts while the last seal runs.
+        self._sealing = threading.Lock()
         if self._exists():
             self._adopt()
 
@@ -436,7 +439,8 @@ class MilvusStore:
         if not self.capabilities.lite:
             return
         try:
-            self._flush()
+            with self._sealing:
+                self._flush()
         except StoreError as exc:
             if self.settings.milvus_is_local:
                 raise
@@ -596,8 +600,9 @@ class MilvusStore:
     def count(self) -> int:
         if self.dimension is None:
             return 0
-        rows = self.client.query(self.name, filter=self._scoped(""),
-                                 output_fields=["count(*)"])
+        with self._sealing:
+            rows = self.client.query(self.name, filter=self._scoped(""),
+                                     output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
     @boundary("searching")
