@@ -90,18 +90,42 @@ class KnowledgeCrew:
     def ask(self, question: str) -> CrewAnswer:
         """Run the crew on one question; the answer and the passages its tools saw."""
         self._prepare(question)
-        with _one_line_failures():
+        with self._one_line_failures():
             return self._answer(self.crew().kickoff(inputs={"question": question}))
 
     async def aask(self, question: str) -> CrewAnswer:
         """`ask` from async code (CrewAI's `kickoff_async`)."""
         await asyncio.to_thread(self._prepare, question)
-        with _one_line_failures():
+        with self._one_line_failures():
             return self._answer(await self.crew().kickoff_async(inputs={"question": question}))
 
     def _answer(self, output: Any) -> CrewAnswer:
         """The crew's final answer (a whole `CrewOutput`: the crew does not stream)."""
         return CrewAnswer(text=output.raw, sources=self.sources())
+
+    @contextmanager
+    def _one_line_failures(self) -> Iterator[None]:
+        """A kickoff that stops raises CrewAI's or its model client's own exception, which
+        printed a page of traceback: it becomes one rankwise error."""
+        try:
+            yield
+        except RankwiseError:
+            raise
+        except Exception as exc:
+            raise self._named(exc) from exc
+
+    def _named(self, exc: Exception) -> RankwiseError:
+        """`exc` as the configured model's provider names it and its fix, as for every other
+        call (from the exception or what CrewAI wrapped); else as it is."""
+        if self._preflight is not None:
+            for cause in (exc, exc.__cause__, exc.__context__):
+                named = self._preflight.provider.translate(cause) if cause else None
+                if isinstance(named, RankwiseError):
+                    return type(named)(f"the crew stopped: {named}")
+        said = next((line for line in str(exc).splitlines() if line.strip()), "")
+        kind = (ModelUnavailableError if isinstance(exc, (ConnectionError, APIConnectionError))
+                else ModelRequestError)
+        return kind(f"the crew stopped: {type(exc).__name__}: {said}".rstrip(": "))
 
     def _prepare(self, question: str) -> None:
         require_text(question, "question")
@@ -109,21 +133,6 @@ class KnowledgeCrew:
             run_sync(self._preflight.provider.context_window())
         for adapter in self.tools:
             adapter.artifacts.clear()
-
-
-@contextmanager
-def _one_line_failures() -> Iterator[None]:
-    """A kickoff that stops raises CrewAI's or its model client's own exception, which
-    printed a page of traceback: it becomes one rankwise error that names it."""
-    try:
-        yield
-    except RankwiseError:
-        raise
-    except Exception as exc:
-        said = next((line for line in str(exc).splitlines() if line.strip()), "")
-        kind = (ModelUnavailableError if isinstance(exc, (ConnectionError, APIConnectionError))
-                else ModelRequestError)
-        raise kind(f"the crew stopped: {type(exc).__name__}: {said}".rstrip(": ")) from exc
 
 
 def crew_llm(settings: Settings) -> LLM:
