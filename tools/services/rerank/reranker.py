@@ -249,7 +249,7 @@ class _ReplyHealth:
 
     def __init__(self, strategy: str) -> None:
         self.strategy, self.calls, self.unreadable = strategy, 0, 0
-        self.answered = self.unmoved = 0  # reranks whose every reply was read; none moved
+        self.answered, self.moved = 0, False  # reranks whose every reply was read; any moved
         self.warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -259,12 +259,12 @@ class _ReplyHealth:
             self.unreadable += result.unreadable_replies
             if result.llm_calls and not result.unreadable_replies:
                 self.answered += 1
-                self.unmoved += result.order == result.retrieved
+                self.moved = self.moved or result.order != result.retrieved
             warn = [sign for sign, due in (
                 ("unreadable", self.calls >= self.MIN_CALLS
                  and self.unreadable > self.LIMIT * self.calls),
-                ("unmoved", self.answered >= self.MIN_RERANKS
-                 and self.unmoved == self.answered)) if due and sign not in self.warned]
+                ("unmoved", self.answered >= self.MIN_RERANKS and not self.moved))
+                if due and sign not in self.warned]
             self.warned.update(warn)
         advice = ("use a larger chat model or another strategy (rankwise eval shows which "
                   "ranks better)")
