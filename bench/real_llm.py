@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _support import ROOT, require_data
+from _support import ROOT, local_server, require_data
 from rankwise.tools import KnowledgeBase, Reranker, Settings, load_beir
 from rankwise.tools.core.metrics import ndcg_at_k
 from retrieval import SETS, embedder
@@ -127,28 +126,15 @@ def llama_server() -> Iterator[str]:
     """llama-server with the model on a free port; yields its /v1 URL once it has loaded."""
     if not (SERVER.exists() and MODEL.exists()):
         sys.exit(f"llama-server or the model is not in {CACHE}: python bench/real_llm.py --setup")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (CACHE / "llama-server.log").open("w")
-    process = subprocess.Popen(
-        [str(SERVER), "-m", str(MODEL), "--host", "127.0.0.1", "--port", str(port),
-         "-c", str(CONTEXT), "-np", str(SLOTS), "-t", str(os.cpu_count() or 2), "--jinja"],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    sys.exit(f"llama-server exited: see {log.name}")
-                time.sleep(0.2)
+
+    def command(port: int) -> list[str]:
+        return [str(SERVER), "-m", str(MODEL), "--host", "127.0.0.1", "--port", str(port),
+                "-c", str(CONTEXT), "-np", str(SLOTS), "-t", str(os.cpu_count() or 2), "--jinja"]
+
+    with (CACHE / "llama-server.log").open("w") as log, local_server(
+            command, f"llama-server (see {log.name})", stdout=log, stderr=subprocess.STDOUT,
+            tries=600) as port:
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait()
-        log.close()
 
 
 def measure(settings: Settings, strategy: str | None, logprobs: bool,
